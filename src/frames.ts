@@ -1,0 +1,63 @@
+// Frames of SPEC 3.2: what the browser receives. Reserved fields always win over an item's own.
+import type { ErrorCode } from './errors.js';
+import type { Json, JsonObject } from './json.js';
+
+export type TaskKind = 'SUPPLIERS' | 'ITEMS';
+export type FrameTask = TaskKind | 'SESSION';
+export type FrameStatus = 'PENDING' | 'SENDING' | 'SUCCESS' | 'ERROR';
+
+export const RESERVED = ['_session', '_task', '_id', '_status', '_error', '_params', '_info', '_parent'] as const;
+
+export interface Frame {
+  _session: string;
+  _task: FrameTask;
+  _id?: number;
+  _status: FrameStatus;
+  _error?: ErrorCode;
+  _params?: JsonObject;
+  _info?: Json;
+  _parent?: number;
+}
+
+/** What every frame of one task carries. */
+export interface TaskMeta {
+  readonly session: string;
+  readonly id: number;
+  readonly kind: TaskKind;
+  /** Present only when the supplier has an info field (SPEC: `_info` "when it has one"). */
+  readonly info?: { value: Json };
+  readonly parent?: number;
+}
+
+export function taskFrame(meta: TaskMeta, status: FrameStatus, error?: { code: ErrorCode; params?: JsonObject }): Frame {
+  const frame: Frame = { _session: meta.session, _task: meta.kind, _id: meta.id, _status: status };
+  if (error) {
+    frame._error = error.code;
+    if (error.params) frame._params = error.params;
+  }
+  if (meta.info) frame._info = meta.info.value;
+  if (meta.parent !== undefined) frame._parent = meta.parent;
+  return frame;
+}
+
+export function sessionFrame(session: string, error?: { code: ErrorCode; params?: JsonObject }): Frame {
+  const frame: Frame = { _session: session, _task: 'SESSION', _status: error ? 'ERROR' : 'SUCCESS' };
+  if (error) {
+    frame._error = error.code;
+    if (error.params) frame._params = error.params;
+  }
+  return frame;
+}
+
+/** An item as the script returned it plus the reserved fields, serialised for the socket. */
+export function itemFrameText(item: JsonObject, meta: TaskMeta): string {
+  const frame: Record<string, Json | undefined> = { ...item };
+  for (const name of RESERVED) if (Object.prototype.hasOwnProperty.call(frame, name)) delete frame[name];
+  frame._session = meta.session;
+  frame._task = meta.kind;
+  frame._id = meta.id;
+  frame._status = 'SENDING';
+  if (meta.info) frame._info = meta.info.value;
+  if (meta.parent !== undefined) frame._parent = meta.parent;
+  return JSON.stringify(frame);
+}

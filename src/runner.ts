@@ -1,0 +1,124 @@
+// Runs one script: its own process group, one JSON line on stdin, bounded stdout and stderr,
+// a timeout from process start, and a stepped kill (SIGTERM to the group, SIGKILL after
+// timeout.kill). Launching is kept apart from lifetime: the caller only sees the result.
+import { execa } from 'execa';
+import type { Command } from './command.js';
+import { killGroup, trackGroup, untrackGroup } from './process-groups.js';
+
+export interface RunLog {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface RunOptions {
+  command: Command;
+  /** One line of JSON; the runner adds the '\n' and then closes stdin. */
+  input: string;
+  timeoutMs: number;
+  killAfterMs: number;
+  maxOutputBytes: number;
+  maxStderrBytes?: number;
+  env?: Record<string, string>;
+  /** Abort = the task was dropped: the group is killed and `cancelled` is set. */
+  signal?: AbortSignal;
+  onSpawn?: (pid: number) => void;
+  log?: RunLog;
+}
+
+export type ScriptFailure = 'E_SCRIPT_START' | 'E_SCRIPT_ERROR' | 'E_SCRIPT_TIMEOUT';
+
+export type RunResult =
+  | { ok: true; stdout: string; pid: number; durationMs: number }
+  | { ok: false; code: ScriptFailure; reason: string; cancelled: boolean; pid?: number; durationMs: number };
+
+const DEFAULT_STDERR_BYTES = 64 * 1024;
+
+export async function runScript(opts: RunOptions): Promise<RunResult> {
+  const started = performance.now();
+  const elapsed = () => performance.now() - started;
+  if (opts.signal?.aborted) {
+    return { ok: false, code: 'E_SCRIPT_ERROR', reason: 'cancelled before start', cancelled: true, durationMs: 0 };
+  }
+  const sub = execa(opts.command.file, [...opts.command.args], {
+    input: `${opts.input}\n`,
+    detached: true, // own process group, so the kill reaches grandchildren
+    cleanup: false,
+    reject: false,
+    buffer: false, // we collect stdout ourselves to cap it in bytes and kill at once
+    stripFinalNewline: false,
+    forceKillAfterDelay: false,
+    env: opts.env,
+    extendEnv: true,
+  });
+  const pid = sub.pid;
+  if (pid === undefined) {
+    const res = await sub;
+    return { ok: false, code: 'E_SCRIPT_START', reason: String(res.code ?? res.shortMessage ?? 'spawn failed'), cancelled: false, durationMs: elapsed() };
+  }
+  trackGroup(pid);
+  opts.onSpawn?.(pid);
+
+  let timedOut = false;
+  let cancelled = false;
+  let oversize = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    if (killTimer) return;
+    killGroup(pid, 'SIGTERM');
+    killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), opts.killAfterMs);
+  };
+  const scriptTimer = setTimeout(() => {
+    timedOut = true;
+    stop();
+  }, opts.timeoutMs);
+  const onAbort = () => {
+    cancelled = true;
+    stop();
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const out: Buffer[] = [];
+  let outBytes = 0;
+  sub.stdout?.on('data', (chunk: Buffer) => {
+    if (oversize) return;
+    outBytes += chunk.length;
+    if (outBytes > opts.maxOutputBytes) {
+      oversize = true;
+      out.length = 0;
+      stop();
+    } else out.push(chunk);
+  });
+  const err: Buffer[] = [];
+  let errBytes = 0;
+  const maxErr = opts.maxStderrBytes ?? DEFAULT_STDERR_BYTES;
+  sub.stderr?.on('data', (chunk: Buffer) => {
+    if (errBytes < maxErr) err.push(chunk.subarray(0, maxErr - errBytes));
+    errBytes += chunk.length;
+  });
+  // Once the leader is gone, whatever is left of its group (a grandchild holding stdout)
+  // is killed at once; otherwise the pipe would keep the task open.
+  sub.once('exit', () => {
+    killGroup(pid, 'SIGKILL');
+    untrackGroup(pid);
+  });
+
+  const res = await sub;
+  clearTimeout(scriptTimer);
+  if (killTimer) clearTimeout(killTimer);
+  opts.signal?.removeEventListener('abort', onAbort);
+  killGroup(pid, 'SIGKILL');
+  untrackGroup(pid);
+
+  if (errBytes > 0 && opts.log) {
+    const stderr = Buffer.concat(err).toString('utf8');
+    opts.log.debug({ pid, stderr, stderrBytes: errBytes }, 'script stderr');
+  }
+  const durationMs = elapsed();
+  const fail = (code: ScriptFailure, reason: string): RunResult => ({ ok: false, code, reason, cancelled, pid, durationMs });
+  if (cancelled) return fail('E_SCRIPT_ERROR', 'cancelled');
+  if (timedOut) return fail('E_SCRIPT_TIMEOUT', `ran past ${opts.timeoutMs} ms`);
+  if (oversize) return fail('E_SCRIPT_ERROR', `stdout over ${opts.maxOutputBytes} bytes`);
+  if (res.signal) return fail('E_SCRIPT_ERROR', `killed by ${res.signal}`);
+  if (res.exitCode !== 0) return fail('E_SCRIPT_ERROR', `exit code ${String(res.exitCode)}`);
+  return { ok: true, stdout: Buffer.concat(out).toString('utf8'), pid, durationMs };
+}

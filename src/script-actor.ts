@@ -1,0 +1,71 @@
+// The `script` actor the task machine invokes: wait for a pool slot, run the script, translate
+// its stdout. Stopping the actor (task dropped, session ended) aborts: a queued job leaves the
+// queue, a running one has its process group killed.
+import { fromCallback } from 'xstate';
+import type { Command } from './command.js';
+import type { Config } from './config-types.js';
+import type { Logger } from './logger.js';
+import type { Pool } from './pool.js';
+import { runScript } from './runner.js';
+import type { Stats } from './stats.js';
+import { parseItems, parseSuppliers } from './translate.js';
+import type { ScriptEvent, TaskInput, TaskResult } from '../machines/task.js';
+import type { TaskKind } from './frames.js';
+import type { RunResult } from './runner.js';
+
+export interface ScriptDeps {
+  readonly config: Config;
+  readonly pool: Pool;
+  readonly stats: Stats;
+  readonly commands: { readonly suppliers: Command; readonly items: Command };
+}
+
+export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fields']): TaskResult {
+  if (!run.ok) return { ok: false, code: run.code };
+  if (kind === 'SUPPLIERS') {
+    const res = parseSuppliers(run.stdout, fields.suppliers);
+    return res.ok ? { ok: true, items: [], suppliers: res.suppliers } : res;
+  }
+  return parseItems(run.stdout, fields);
+}
+
+export function scriptActor(deps: ScriptDeps, session: string, log: Logger) {
+  return fromCallback<ScriptEvent, Pick<TaskInput, 'id' | 'kind' | 'stdin'>>(({ input, sendBack }) => {
+    const abort = new AbortController();
+    const queuedAt = performance.now();
+    const { config } = deps;
+    void deps.pool.run(
+      session,
+      async () => {
+        sendBack({ type: 'STARTED' });
+        const startedAt = performance.now();
+        let taskLog = log.child({ task: input.id });
+        const run = await runScript({
+          command: input.kind === 'SUPPLIERS' ? deps.commands.suppliers : deps.commands.items,
+          input: input.stdin,
+          timeoutMs: config.timeout.scriptMs,
+          killAfterMs: config.timeout.killMs,
+          maxOutputBytes: config.limit.outputSizeBytes,
+          env: { AGGREGATOR_SESSION: session, AGGREGATOR_TASK_ID: String(input.id) },
+          signal: abort.signal,
+          onSpawn: (pid) => {
+            taskLog = taskLog.child({ pid });
+            taskLog.debug({ kind: input.kind }, 'script started');
+          },
+          log: { debug: (o, m) => taskLog.debug(o, m), warn: (o, m) => taskLog.warn(o, m) },
+        });
+        deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs);
+        if (abort.signal.aborted) {
+          taskLog.debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
+          return;
+        }
+        const result = translateRun(input.kind, run, config.fields);
+        if (result.ok) taskLog.debug({ ms: Math.round(run.durationMs), items: result.items.length }, 'script done');
+        else taskLog.info({ ms: Math.round(run.durationMs), code: result.code, reason: run.ok ? undefined : run.reason }, 'script failed');
+        sendBack({ type: 'FINISHED', result });
+      },
+      abort.signal,
+    );
+    return () => abort.abort();
+  });
+}

@@ -1,0 +1,110 @@
+// Counters of SPEC 6. They move only at the moments frames are sent, so both invariants
+// (sessionTotal = alive + finished; taskTotal = pending + succeeded + failed) hold at every
+// instant. Metrics and other observers hook in through `listeners`.
+import type { ErrorCode } from './errors.js';
+import type { TaskKind } from './frames.js';
+
+export interface StatsJson {
+  uptime: string;
+  uptimeSeconds: number;
+  sessionTotal: number;
+  sessionAlive: number;
+  sessionFinished: number;
+  taskTotal: number;
+  taskPending: number;
+  taskRunning: number;
+  taskSucceeded: number;
+  taskFailed: number;
+  poolSize: number;
+  poolBusy: number;
+}
+
+/** Observers of what the counters count (src/metrics.ts is one). */
+export interface StatsListener {
+  taskEnded?(kind: TaskKind, outcome: 'succeeded' | 'failed', code?: ErrorCode): void;
+  sessionEnded?(code?: ErrorCode): void;
+  scriptRun?(kind: TaskKind, waitMs: number, runMs: number): void;
+  itemsSent?(count: number): void;
+}
+
+export function formatUptime(seconds: number): string {
+  const s = Math.floor(seconds);
+  const parts: string[] = [];
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  if (d) parts.push(`${d}d`);
+  if (d || h) parts.push(`${h}h`);
+  if (d || h || m) parts.push(`${m}m`);
+  parts.push(`${s % 60}s`);
+  return parts.join(' ');
+}
+
+export class Stats {
+  readonly startedAt = Date.now();
+  readonly listeners: StatsListener[] = [];
+  sessionTotal = 0;
+  sessionAlive = 0;
+  taskTotal = 0;
+  taskPending = 0;
+  taskRunning = 0;
+  taskSucceeded = 0;
+  taskFailed = 0;
+  itemsSent = 0;
+
+  constructor(private readonly pool: { readonly size: number; readonly busy: number }) {}
+
+  sessionOpened(): void {
+    this.sessionTotal++;
+    this.sessionAlive++;
+  }
+
+  sessionEnded(code?: ErrorCode): void {
+    this.sessionAlive--;
+    for (const l of this.listeners) l.sessionEnded?.(code);
+  }
+
+  taskQueued(): void {
+    this.taskTotal++;
+    this.taskPending++;
+  }
+
+  taskStarted(): void {
+    this.taskRunning++;
+  }
+
+  taskEnded(kind: TaskKind, wasRunning: boolean, code?: ErrorCode): void {
+    this.taskPending--;
+    if (wasRunning) this.taskRunning--;
+    if (code) this.taskFailed++;
+    else this.taskSucceeded++;
+    for (const l of this.listeners) l.taskEnded?.(kind, code ? 'failed' : 'succeeded', code);
+  }
+
+  scriptRun(kind: TaskKind, waitMs: number, runMs: number): void {
+    for (const l of this.listeners) l.scriptRun?.(kind, waitMs, runMs);
+  }
+
+  items(count: number): void {
+    this.itemsSent += count;
+    for (const l of this.listeners) l.itemsSent?.(count);
+  }
+
+  toJSON(): StatsJson {
+    const uptimeSeconds = Math.floor((Date.now() - this.startedAt) / 1000);
+    return {
+      uptime: formatUptime(uptimeSeconds),
+      uptimeSeconds,
+      sessionTotal: this.sessionTotal,
+      sessionAlive: this.sessionAlive,
+      sessionFinished: this.sessionTotal - this.sessionAlive,
+      taskTotal: this.taskTotal,
+      taskPending: this.taskPending,
+      taskRunning: this.taskRunning,
+      taskSucceeded: this.taskSucceeded,
+      taskFailed: this.taskFailed,
+      poolSize: this.pool.size,
+      poolBusy: this.pool.busy,
+    };
+  }
+}

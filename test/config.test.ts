@@ -1,0 +1,295 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { ConfigError, DEFAULTS, KEY_DOCS, loadConfig, parseSize } from '../src/config.js';
+import type { Config } from '../src/config-types.js';
+
+/** A fresh working directory, optionally holding application.properties. */
+function workdir(properties?: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aggregator-config-'));
+  if (properties !== undefined) fs.writeFileSync(path.join(dir, 'application.properties'), properties);
+  return dir;
+}
+
+const load = (argv: string[] = [], env: NodeJS.ProcessEnv = {}, cwd = workdir()) => loadConfig({ argv, env, cwd });
+
+/** The ConfigError thrown by loading with one setting on the command line, or undefined. */
+function errorFor(key: string, value: string): ConfigError | undefined {
+  try {
+    load([`-D${key}=${value}`]);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  return undefined;
+}
+
+const SPEC_KEYS = [
+  'server.port',
+  'server.address',
+  'server.allowed-origins',
+  'logging.level.me.blzr.aggregator',
+  'logging.file.path',
+  'logging.file.max-size',
+  'logging.file.max-history',
+  'aggregator.script.suppliers',
+  'aggregator.script.items',
+  'aggregator.script.echo',
+  'aggregator.timeout.script',
+  'aggregator.timeout.session',
+  'aggregator.timeout.queue',
+  'aggregator.timeout.kill',
+  'aggregator.pool.executor',
+  'aggregator.pool.order',
+  'aggregator.fields.request',
+  'aggregator.fields.items',
+  'aggregator.fields.suppliers',
+  'aggregator.fields.info',
+  'aggregator.fields.faulty',
+  'aggregator.limit.sessions',
+  'aggregator.limit.tasks',
+  'aggregator.limit.request-size',
+  'aggregator.limit.output-size',
+  'aggregator.limit.send-buffer',
+  'aggregator.metrics.node',
+  'aggregator.debug',
+  'aggregator.demo',
+];
+
+t.test('defaults', async (t) => {
+  t.same(Object.keys(DEFAULTS).sort(), [...SPEC_KEYS].sort(), 'DEFAULTS has exactly the SPEC keys');
+  t.same(Object.keys(KEY_DOCS).sort(), [...SPEC_KEYS].sort(), 'KEY_DOCS has exactly the SPEC keys');
+  for (const [key, doc] of Object.entries(KEY_DOCS)) {
+    t.equal(doc.default, DEFAULTS[key], `${key}: documented default matches DEFAULTS`);
+    t.ok(doc.meaning.length > 0, `${key}: has a meaning`);
+  }
+  t.equal(DEFAULTS['aggregator.limit.output-size'], '16MB');
+  t.equal(DEFAULTS['server.allowed-origins'], '');
+
+  const { config, warnings, sources } = load();
+  const php = '/usr/bin/php -d display_errors=stderr';
+  const expected: Config = {
+    server: { port: 8000, address: '127.0.0.1', allowedOrigins: null },
+    logging: { level: 'info', path: 'logs', maxSizeBytes: 10 * 1024 * 1024, maxHistory: 10 },
+    script: {
+      suppliers: `${php} script/suppliers.php`,
+      items: `${php} script/items.php`,
+      echo: `${php} script/script.php`,
+    },
+    timeout: { scriptMs: 5000, sessionMs: 30000, queueMs: 0, killMs: 1000 },
+    pool: { executor: 20, order: 'fair' },
+    fields: {
+      request: ['code', 'brand', 'apikey', 'analog'],
+      items: 'items',
+      suppliers: 'suppliers',
+      info: 'info',
+      faulty: ['code', 'brand', 'analog'],
+    },
+    limit: {
+      sessions: 10000,
+      tasks: 10000,
+      requestSizeBytes: 64 * 1024,
+      outputSizeBytes: 16 * 1024 * 1024,
+      sendBufferBytes: 16 * 1024 * 1024,
+    },
+    metrics: { node: 'node0' },
+    debug: false,
+    demo: true,
+  };
+  t.same(config, expected, 'config matches the SPEC defaults');
+  t.same(warnings, [], 'no warnings without a file');
+  t.same(new Set(Object.values(sources)), new Set(['default']), 'every source is default');
+  t.same(Object.keys(sources).sort(), [...SPEC_KEYS].sort(), 'a source for every key');
+});
+
+t.test('properties file syntax', async (t) => {
+  const dir = workdir(
+    [
+      '# a hash comment: server.port=1',
+      '! a bang comment: server.port=2',
+      '   # indented comment',
+      '',
+      'server.port: 9001',
+      'server.address 0.0.0.0',
+      'aggregator.metrics.node = node\\u0041',
+      'aggregator.script.items = /usr/bin/php \\',
+      '    -d display_errors=stderr items.php',
+      'aggregator.script.echo=php -d x=y echo.php',
+      'aggregator.fields.info=a\\:b\\=c\\ d',
+      'aggregator.fields.faulty = code , , brand ,',
+      '',
+    ].join('\n'),
+  );
+  const { config, warnings, sources } = load([], {}, dir);
+  t.equal(config.server.port, 9001, '":" separator');
+  t.equal(config.server.address, '0.0.0.0', 'space separator');
+  t.equal(config.metrics.node, 'nodeA', '\\u0041 escape');
+  t.equal(config.script.items, '/usr/bin/php -d display_errors=stderr items.php', 'line continuation');
+  t.equal(config.script.echo, 'php -d x=y echo.php', 'a value may hold "="');
+  t.equal(config.fields.info, 'a:b=c d', 'escaped separators');
+  t.same(config.fields.faulty, ['code', 'brand'], 'list entries trimmed, empty ones dropped');
+  t.same(warnings, [], 'comments are not keys');
+  t.equal(sources['server.port'], path.join(dir, 'application.properties'));
+  t.equal(sources['server.allowed-origins'], 'default');
+});
+
+t.test('precedence: defaults < file < env < argv', async (t) => {
+  const dir = workdir('aggregator.timeout.script=2\naggregator.timeout.session=3\naggregator.timeout.kill=4\n');
+  const env = { AGGREGATOR_TIMEOUT_SESSION: '13', AGGREGATOR_TIMEOUT_KILL: '14' };
+  const { config, sources } = load(['-Daggregator.timeout.kill=24'], env, dir);
+  t.equal(config.timeout.queueMs, 0, 'default');
+  t.equal(config.timeout.scriptMs, 2000, 'file over default');
+  t.equal(config.timeout.sessionMs, 13000, 'env over file');
+  t.equal(config.timeout.killMs, 24000, 'argv over env');
+  t.equal(sources['aggregator.timeout.queue'], 'default');
+  t.equal(sources['aggregator.timeout.script'], path.join(dir, 'application.properties'));
+  t.equal(sources['aggregator.timeout.session'], 'env:AGGREGATOR_TIMEOUT_SESSION');
+  t.equal(sources['aggregator.timeout.kill'], 'argv');
+
+  t.equal(load(['--aggregator.pool.executor=3']).config.pool.executor, 3, '--key=value form');
+  t.equal(
+    load(['-Daggregator.pool.executor=3', '--aggregator.pool.executor=4']).config.pool.executor,
+    4,
+    'later argument wins',
+  );
+});
+
+t.test('environment names', async (t) => {
+  const env = {
+    AGGREGATOR_LIMIT_OUTPUT_SIZE: '1MB',
+    LOGGING_LEVEL_ME_BLZR_AGGREGATOR: 'debug',
+    SERVER_ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+    PATH: '/usr/bin',
+    HOME: '/root',
+    AGGREGATOR_NOT_A_KEY: 'x',
+  };
+  const { config, warnings } = load([], env);
+  t.equal(config.limit.outputSizeBytes, 1024 * 1024, 'dashes become _');
+  t.equal(config.logging.level, 'debug');
+  t.same(config.server.allowedOrigins, ['https://a.example', 'https://b.example']);
+  t.same(warnings, [], 'unrelated variables are never warned about');
+});
+
+t.test('PORT and SERVER_PORT', async (t) => {
+  t.equal(load([], { PORT: '7000' }).config.server.port, 7000, 'PORT sets server.port');
+  t.equal(load([], { PORT: '7000' }).sources['server.port'], 'env:PORT');
+  const both = load([], { PORT: '7000', SERVER_PORT: '7001' });
+  t.equal(both.config.server.port, 7001, 'SERVER_PORT wins over PORT');
+  t.equal(both.sources['server.port'], 'env:SERVER_PORT');
+  t.equal(load(['-Dserver.port=0'], { PORT: '7000' }).config.server.port, 0, 'argv wins over PORT; 0 is allowed');
+});
+
+t.test('--config', async (t) => {
+  const other = workdir();
+  const file = path.join(other, 'custom.properties');
+  fs.writeFileSync(file, 'aggregator.pool.order=fifo\n');
+  const cwd = workdir('aggregator.pool.executor=5\n');
+
+  const named = load(['--config', file], {}, cwd);
+  t.equal(named.config.pool.order, 'fifo', '--config PATH is read');
+  t.equal(named.config.pool.executor, 20, 'application.properties in cwd is then not read');
+  t.equal(named.sources['aggregator.pool.order'], file);
+  t.same(named.warnings, [], '--config is not an unknown key');
+
+  t.equal(load([`--config=${file}`], {}, cwd).config.pool.order, 'fifo', '--config=PATH');
+  t.equal(load(['--config=custom.properties'], {}, other).config.pool.order, 'fifo', 'relative to cwd');
+
+  const missing = path.join(other, 'missing.properties');
+  t.throws(() => load(['--config', missing]), { name: 'ConfigError', message: missing }, 'named missing file');
+  const unreadable = workdir();
+  fs.mkdirSync(path.join(unreadable, 'application.properties'));
+  t.throws(() => load([], {}, unreadable), ConfigError, 'an unreadable default file is an error, not skipped');
+  t.throws(() => load(['--config']), ConfigError, '--config without a path');
+  t.doesNotThrow(() => load([], {}, workdir()), 'a missing default file is fine');
+});
+
+t.test('unknown keys warn', async (t) => {
+  const dir = workdir('aggregator.pool.threads=3\naggregator.pool.watchdog=4\n');
+  const { warnings, config } = load(['-Dserver.prot=1', '--aggregator.pool.watchdog=2'], {}, dir);
+  t.equal(warnings.length, 2, 'one warning per unknown key; watchdog is silently ignored');
+  t.match(warnings[0], 'aggregator.pool.threads');
+  t.match(warnings[1], 'server.prot');
+  t.equal(config.server.port, 8000, 'unknown keys change nothing');
+
+  const stray = load(['--server.port', '9000']);
+  t.equal(stray.config.server.port, 8000, '"--key value" is not a setting');
+  t.equal(stray.warnings.length, 2, 'both stray arguments are reported');
+});
+
+t.test('bad values stop startup with key and value', async (t) => {
+  const bad: [string, string][] = [
+    ['aggregator.timeout.script', 'abc'],
+    ['aggregator.timeout.script', '0'],
+    ['aggregator.timeout.session', '-1'],
+    ['aggregator.timeout.kill', ''],
+    ['aggregator.timeout.queue', '-0.5'],
+    ['aggregator.timeout.session', '9999999'],
+    ['aggregator.pool.executor', '0'],
+    ['aggregator.pool.executor', '2.5'],
+    ['aggregator.pool.order', 'lifo'],
+    ['aggregator.limit.output-size', '16XB'],
+    ['aggregator.limit.request-size', '0KB'],
+    ['server.port', '65536'],
+    ['server.port', '80a'],
+    ['logging.level.me.blzr.aggregator', 'VERBOSE'],
+    ['logging.file.max-history', '0'],
+    ['aggregator.limit.tasks', '0'],
+    ['aggregator.fields.request', ' , '],
+    ['aggregator.debug', 'maybe'],
+    ['aggregator.script.items', '  '],
+  ];
+  for (const [key, value] of bad) {
+    const err = errorFor(key, value);
+    t.ok(err, `${key}=${JSON.stringify(value)} throws a ConfigError`);
+    t.match(err?.message, key, 'message names the key');
+    t.match(err?.message, JSON.stringify(value), 'message names the value');
+  }
+
+  const err = t.throws(() => load([], { AGGREGATOR_TIMEOUT_SCRIPT: 'abc' })) as ConfigError;
+  t.match(err.message, /^invalid value for aggregator\.timeout\.script: "abc" \(expected a number of seconds > 0/);
+  t.match(err.message, 'env:AGGREGATOR_TIMEOUT_SCRIPT', 'message says where the value came from');
+  t.equal(err.key, 'aggregator.timeout.script');
+  t.equal(err.value, 'abc');
+});
+
+t.test('sizes', async (t) => {
+  t.equal(parseSize('512'), 512);
+  t.equal(parseSize('64KB'), 64 * 1024);
+  t.equal(parseSize('64k'), 64 * 1024);
+  t.equal(parseSize('16 MB'), 16 * 1024 ** 2);
+  t.equal(parseSize('16m'), 16 * 1024 ** 2);
+  t.equal(parseSize('2GB'), 2 * 1024 ** 3);
+  t.equal(parseSize('1g'), 1024 ** 3);
+  t.equal(parseSize('1.5kb'), 1536);
+  t.throws(() => parseSize('MB'));
+  t.throws(() => parseSize('1TB'));
+  t.throws(() => parseSize('-1KB'));
+  t.equal(load(['-Dlogging.file.max-size=1 GB']).config.logging.maxSizeBytes, 1024 ** 3, 'through loadConfig');
+});
+
+t.test('seconds, booleans, levels, lists', async (t) => {
+  const { config } = load([
+    '-Daggregator.timeout.script=0.3',
+    '-Daggregator.timeout.queue=1.5',
+    '-Daggregator.timeout.kill=.25',
+    '-Daggregator.timeout.session=0.0001',
+    '-Daggregator.debug=YES',
+    '-Daggregator.demo=0',
+    '-Dlogging.level.me.blzr.aggregator=Warn',
+    '-Daggregator.pool.order=FIFO',
+    '-Dserver.allowed-origins= , ',
+    '-Daggregator.fields.request= code ,brand',
+  ]);
+  t.equal(config.timeout.scriptMs, 300, 'fractional seconds');
+  t.equal(config.timeout.queueMs, 1500);
+  t.equal(config.timeout.killMs, 250);
+  t.equal(config.timeout.sessionMs, 1, 'a tiny positive timeout never becomes 0');
+  t.equal(config.debug, true);
+  t.equal(config.demo, false);
+  t.equal(config.logging.level, 'warn');
+  t.equal(config.pool.order, 'fifo');
+  t.equal(config.server.allowedOrigins, null, 'an empty origin list means any');
+  t.same(config.fields.request, ['code', 'brand']);
+  t.equal(load(['-Daggregator.debug=False']).config.debug, false);
+});
