@@ -34,38 +34,41 @@ export function scriptActor(deps: ScriptDeps, session: string, log: Logger) {
     const abort = new AbortController();
     const queuedAt = performance.now();
     const { config } = deps;
-    void deps.pool.run(
-      session,
-      async () => {
-        sendBack({ type: 'STARTED' });
-        const startedAt = performance.now();
-        let taskLog = log.child({ task: input.id });
-        const run = await runScript({
-          command: input.kind === 'SUPPLIERS' ? deps.commands.suppliers : deps.commands.items,
-          input: input.stdin,
-          timeoutMs: config.timeout.scriptMs,
-          killAfterMs: config.timeout.killMs,
-          maxOutputBytes: config.limit.outputSizeBytes,
-          env: { AGGREGATOR_SESSION: session, AGGREGATOR_TASK_ID: String(input.id) },
-          signal: abort.signal,
-          onSpawn: (pid) => {
-            taskLog = taskLog.child({ pid });
-            taskLog.debug({ kind: input.kind }, 'script started');
-          },
-          log: { debug: (o, m) => taskLog.debug(o, m), warn: (o, m) => taskLog.warn(o, m) },
-        });
-        deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs);
-        if (abort.signal.aborted) {
-          taskLog.debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
-          return;
-        }
-        const result = translateRun(input.kind, run, config.fields);
-        if (result.ok) taskLog.debug({ ms: Math.round(run.durationMs), items: result.items.length }, 'script done');
-        else taskLog.info({ ms: Math.round(run.durationMs), code: result.code, reason: run.ok ? undefined : run.reason }, 'script failed');
-        sendBack({ type: 'FINISHED', result });
-      },
-      abort.signal,
-    );
+    const job = async () => {
+      sendBack({ type: 'STARTED' });
+      const startedAt = performance.now();
+      let taskLog = log.child({ task: input.id });
+      const run = await runScript({
+        command: input.kind === 'SUPPLIERS' ? deps.commands.suppliers : deps.commands.items,
+        input: input.stdin,
+        timeoutMs: config.timeout.scriptMs,
+        killAfterMs: config.timeout.killMs,
+        maxOutputBytes: config.limit.outputSizeBytes,
+        env: { AGGREGATOR_SESSION: session, AGGREGATOR_TASK_ID: String(input.id) },
+        signal: abort.signal,
+        onSpawn: (pid) => {
+          taskLog = taskLog.child({ pid });
+          taskLog.debug({ kind: input.kind }, 'script started');
+        },
+        log: { debug: (o, m) => taskLog.debug(o, m), warn: (o, m) => taskLog.warn(o, m) },
+      });
+      deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs);
+      if (abort.signal.aborted) {
+        taskLog.debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
+        return;
+      }
+      const result = translateRun(input.kind, run, config.fields);
+      if (result.ok) taskLog.debug({ ms: Math.round(run.durationMs), items: result.items.length }, 'script done');
+      else taskLog.info({ ms: Math.round(run.durationMs), code: result.code, reason: run.ok ? undefined : run.reason }, 'script failed');
+      sendBack({ type: 'FINISHED', result });
+    };
+    // A throw here is a bug; the task still ends (E_UNKNOWN) instead of waiting for the session timeout.
+    const guarded = () =>
+      job().catch((err: unknown) => {
+        log.error({ err, task: input.id }, 'script task failed unexpectedly');
+        if (!abort.signal.aborted) sendBack({ type: 'FINISHED', result: { ok: false, code: 'E_UNKNOWN' } });
+      });
+    void deps.pool.run(session, guarded, abort.signal);
     return () => abort.abort();
   });
 }
