@@ -1,12 +1,13 @@
 // One search on one WebSocket (SPEC 3): awaiting-request → fetching-suppliers →
 // fetching-items → done, or rejected / failed / timed-out / closed / shut-down.
 // The machine decides which frames are sent and in which order; the effects themselves
-// (`send`, `sendItems`, `close`, `taskStarted`) and the `task` actor's script are provided by src/.
+// (`send`, `sendItems`, `close`, `taskStarted`, `startTask`, `stopTask`) and the `task`
+// actor's script are provided by src/.
 import { type ActorRefFrom, assign, setup } from 'xstate';
 import type { ErrorCode } from '../src/errors.js';
 import { type Frame, type TaskKind, type TaskMeta, sessionFrame, taskFrame } from '../src/frames.js';
 import type { JsonObject } from '../src/json.js';
-import { type TaskReport, type TaskResult, taskMachine } from './task.js';
+import { type TaskInput, type TaskReport, type TaskResult, taskMachine } from './task.js';
 
 export interface SessionInput {
   readonly session: string;
@@ -22,7 +23,6 @@ export interface SessionInput {
 
 export interface TaskRecord extends TaskMeta {
   status: 'queued' | 'running';
-  ref?: ActorRefFrom<typeof taskMachine>;
 }
 
 export interface SessionContext extends SessionInput {
@@ -71,6 +71,11 @@ const base = setup({
     sendItems: (_, _p: { task: TaskMeta; items: JsonObject[] }) => {},
     close: (_, _p: { code: number; reason: string }) => {},
     taskStarted: (_, _p: { id: number }) => {},
+    // Task actors. By default spawned children; src/session.ts runs them as root actors
+    // instead, since xstate copies a parent's children map on every spawn and stop, which
+    // makes a session of thousands of tasks quadratic.
+    startTask: (_, _p: TaskInput) => {},
+    stopTask: (_, _p: { id: number }) => {},
 
     keepRequest: assign({
       request: ({ event }) => (event.type === 'REQUEST' ? event.request : undefined),
@@ -137,13 +142,7 @@ const spawnTasks = base.enqueueActions(({ context, event, enqueue }) => {
       continue;
     }
     context.open.set(id, task);
-    enqueue.assign(({ spawn }) => {
-      task.ref = spawn('task', {
-        id: `task-${id}`,
-        input: { id, kind: spec.kind, stdin: spec.stdin, queueTimeoutMs: context.queueTimeoutMs },
-      });
-      return {};
-    });
+    enqueue({ type: 'startTask', params: { id, kind: spec.kind, stdin: spec.stdin, queueTimeoutMs: context.queueTimeoutMs } });
   }
 });
 
@@ -156,7 +155,7 @@ const finishTask = base.enqueueActions(({ context, event, enqueue }) => {
   if (result.ok && result.items.length > 0) enqueue({ type: 'sendItems', params: { task, items: result.items } });
   if (result.ok) enqueue('spawnTasks');
   enqueue(({ context: c }) => void c.open.delete(task.id));
-  if (task.ref) enqueue.stopChild(task.ref);
+  enqueue({ type: 'stopTask', params: { id: task.id } });
   enqueue({
     type: 'send',
     params: result.ok ? taskFrame(task, 'SUCCESS') : taskFrame(task, 'ERROR', errorOf(context, result.code)),
@@ -165,7 +164,11 @@ const finishTask = base.enqueueActions(({ context, event, enqueue }) => {
 
 /** Ends every unfinished task: queued ones were cancelled, running ones get the session's error. */
 const endOpenTasks = base.enqueueActions(({ context, enqueue }) => {
-  for (const task of context.open.values()) {
+  const open = [...context.open.values()];
+  // SPEC 3.6 order: the queued tasks are removed (E_SCRIPT_CANCELLED), then the running ones killed.
+  const ordered = [...open.filter((t) => t.status === 'queued'), ...open.filter((t) => t.status === 'running')];
+  for (const task of ordered) {
+    enqueue({ type: 'stopTask', params: { id: task.id } });
     const code = task.status === 'running' ? (context.error ?? 'E_UNKNOWN') : 'E_SCRIPT_CANCELLED';
     enqueue({ type: 'send', params: taskFrame(task, 'ERROR', errorOf(context, code)) });
   }
@@ -255,8 +258,18 @@ const chart = base.createMachine({
   },
 });
 
+// Default task effects: each task a spawned child of the session (src/session.ts overrides
+// them). setup's enqueueActions types params as undefined, hence the casts; xstate passes them.
+const startTask = base.enqueueActions(({ enqueue }, params) => {
+  const input = params as unknown as TaskInput;
+  enqueue.spawnChild('task', { id: `task-${input.id}`, input });
+}) as unknown as (_: unknown, input: TaskInput) => void;
+const stopTask = base.enqueueActions(({ enqueue }, params) => {
+  enqueue.stopChild(`task-${(params as unknown as { id: number }).id}`);
+}) as unknown as (_: unknown, p: { id: number }) => void;
+
 export const sessionMachine = chart.provide({
-  actions: { markRunning, sendReused, spawnTasks, finishTask, endOpenTasks, sendSessionEnd },
+  actions: { markRunning, sendReused, spawnTasks, finishTask, endOpenTasks, sendSessionEnd, startTask, stopTask },
 });
 
 export type SessionActor = ActorRefFrom<typeof sessionMachine>;

@@ -2,6 +2,8 @@
 // while still queued (aggregator.timeout.queue). The `script` actor is provided by src/: it
 // waits for a pool slot, runs the script and translates its stdout. Stopping this machine
 // stops that actor, which drops the queued job or kills the running process group.
+// Reports go through the `report` action: by default to the parent (a spawned child);
+// src/session.ts runs tasks as their own root actors and provides it.
 import { assign, fromCallback, sendParent, setup } from 'xstate';
 import type { ErrorCode } from '../src/errors.js';
 import type { TaskKind } from '../src/frames.js';
@@ -45,6 +47,7 @@ export const taskMachine = setup({
   },
   actions: {
     keepResult: assign({ result: ({ event }) => (event.type === 'FINISHED' ? event.result : undefined) }),
+    report: sendParent((_, report: TaskReport) => report),
   },
 }).createMachine({
   id: 'task',
@@ -67,7 +70,7 @@ export const taskMachine = setup({
       after: { queueTimeout: { guard: 'queueTimeoutOn', target: 'cancelled' } },
     },
     running: {
-      entry: sendParent(({ context }): TaskReport => ({ type: 'TASK_STARTED', id: context.id })),
+      entry: { type: 'report', params: ({ context }): TaskReport => ({ type: 'TASK_STARTED', id: context.id }) },
       on: {
         FINISHED: [
           { guard: 'scriptSucceeded', target: 'succeeded', actions: 'keepResult' },
@@ -77,19 +80,18 @@ export const taskMachine = setup({
     },
     succeeded: {
       type: 'final',
-      entry: sendParent(({ context }): TaskReport => ({ type: 'TASK_DONE', id: context.id, result: context.result! })),
+      entry: { type: 'report', params: ({ context }): TaskReport => ({ type: 'TASK_DONE', id: context.id, result: context.result! }) },
     },
     failed: {
       type: 'final',
-      entry: sendParent(({ context }): TaskReport => ({ type: 'TASK_DONE', id: context.id, result: context.result! })),
+      entry: { type: 'report', params: ({ context }): TaskReport => ({ type: 'TASK_DONE', id: context.id, result: context.result! }) },
     },
     cancelled: {
       type: 'final',
-      entry: sendParent(({ context }): TaskReport => ({
-        type: 'TASK_DONE',
-        id: context.id,
-        result: { ok: false, code: 'E_SCRIPT_CANCELLED' },
-      })),
+      entry: {
+        type: 'report',
+        params: ({ context }): TaskReport => ({ type: 'TASK_DONE', id: context.id, result: { ok: false, code: 'E_SCRIPT_CANCELLED' } }),
+      },
     },
   },
 });

@@ -1,9 +1,9 @@
 // Binds one WebSocket to one session machine: provides the machine's effects (frames on the
 // socket, close, stats) and its script actor, and turns socket events into machine events.
-import { createActor } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import type { WebSocket } from 'ws';
 import { type SessionActor, sessionMachine } from '../machines/session.js';
-import { taskMachine } from '../machines/task.js';
+import { type TaskInput, taskMachine } from '../machines/task.js';
 import type { ErrorCode } from './errors.js';
 import { type Frame, itemFrameText } from './frames.js';
 import type { Logger } from './logger.js';
@@ -45,6 +45,36 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
     }
   };
 
+  // Tasks run as root actors beside the session rather than as its spawned children: xstate
+  // copies a parent's children map on every spawn and stop, so a 2000-supplier search made the
+  // session quadratic and blocked the event loop for seconds when it ended.
+  const tasks = new Map<number, Actor<typeof taskMachine>>();
+  const taskLogic = taskMachine.provide({
+    actors: { script: scriptActor(deps, session, log) },
+    actions: { report: (_, report) => actor.send(report) },
+  });
+  const stopTask = (id: number) => {
+    const task = tasks.get(id);
+    if (!task) return;
+    tasks.delete(id);
+    task.stop(); // a queued job leaves the pool, a running script's group is killed
+  };
+  const startTask = (input: TaskInput) => {
+    const task = createActor(taskLogic, { id: `task-${input.id}`, input });
+    tasks.set(input.id, task);
+    task.subscribe({
+      error: (err) => {
+        // A bug in the task machine: end the task rather than leave the search hanging.
+        log.error({ err, task: input.id }, 'task machine failed');
+        actor.send({ type: 'TASK_DONE', id: input.id, result: { ok: false, code: 'E_UNKNOWN' } });
+      },
+    });
+    task.start();
+  };
+  const stopAllTasks = () => {
+    for (const id of [...tasks.keys()]) stopTask(id);
+  };
+
   const machine = sessionMachine.provide({
     actions: {
       send: (_, frame) => {
@@ -63,8 +93,9 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
         running.add(id);
         stats.taskStarted();
       },
+      startTask: (_, input) => startTask(input),
+      stopTask: (_, { id }) => stopTask(id),
     },
-    actors: { task: taskMachine.provide({ actors: { script: scriptActor(deps, session, log) } }) },
   });
 
   const actor: SessionActor = createActor(machine, {
@@ -84,13 +115,15 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   const started = performance.now();
   actor.subscribe({
     complete: () => {
+      stopAllTasks();
       deps.sessions.delete(session);
       const snap = actor.getSnapshot();
       stats.sessionEnded(snap.context.error);
       log.info({ state: snap.value, error: snap.context.error, ms: Math.round(performance.now() - started) }, 'session ended');
     },
     error: (err) => {
-      // A bug in the machine: never leave the socket or the counters hanging.
+      // A bug in the machine: never leave the socket, the scripts or the counters hanging.
+      stopAllTasks();
       deps.sessions.delete(session);
       stats.sessionEnded('E_UNKNOWN');
       log.error({ err }, 'session machine failed');

@@ -76,6 +76,8 @@ export interface SearchOptions {
   onFrame?: (frame: AnyFrame, ws: WebSocket) => void;
   /** Give up after this many ms (the test fails instead of hanging). */
   timeoutMs?: number;
+  /** Called once the socket is open, before `request` is sent (e.g. to send a binary frame). */
+  onOpen?: (ws: WebSocket) => void;
 }
 
 /** Opens a WebSocket, sends `request` (an object is JSON-encoded), collects frames until close. */
@@ -89,6 +91,7 @@ export function search(base: string, request: unknown, opts: SearchOptions = {})
       reject(new Error(`search did not end within ${opts.timeoutMs ?? 30000} ms; ${frames.length} frames`));
     }, opts.timeoutMs ?? 30000);
     ws.on('open', () => {
+      opts.onOpen?.(ws);
       if (request !== undefined) ws.send(typeof request === 'string' ? request : JSON.stringify(request));
     });
     ws.on('message', (data) => {
