@@ -1,11 +1,19 @@
 // pino to stdout (for the journal) and to logging.file.path/aggregator.log, rotated by size.
-// Secrets are redacted by path as a safety net; the code also never logs params or apikey.
+// Secrets are redacted twice: by path (cheap, the usual places) and by a deep scrub of every
+// logged object (any depth), because the code never means to log params or apikey but a
+// future log call might pass a supplier or a request whole.
 import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { createStream } from 'rotating-file-stream';
 import type { Config } from './config-types.js';
 
 export type { Logger };
+
+/** File name inside logging.file.path; rotated copies are aggregator.log.1 … .N (newest first). */
+export const LOG_FILE = 'aggregator.log';
+export const CENSOR = '[redacted]';
+/** Keys whose values never reach a log line, at any depth. */
+export const SECRET_KEYS: ReadonlySet<string> = new Set(['params', 'apikey']);
 
 export const REDACT_PATHS = [
   'params',
@@ -18,32 +26,84 @@ export const REDACT_PATHS = [
   'supplier.params',
 ];
 
+const MAX_DEPTH = 8;
+
+/**
+ * A copy of `value` with every SECRET_KEYS value replaced by CENSOR; the same object when
+ * nothing needed censoring (no copy on the hot path). Errors are left to pino's serializer.
+ */
+export function scrub(value: unknown, depth = 0): unknown {
+  if (value === null || typeof value !== 'object' || value instanceof Error || depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) {
+    let out: unknown[] | undefined;
+    value.forEach((v, i) => {
+      const s = scrub(v, depth + 1);
+      if (s !== v) (out ??= [...value])[i] = s;
+    });
+    return out ?? value;
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const [k, v] of Object.entries(value)) {
+    const s = SECRET_KEYS.has(k) ? CENSOR : scrub(v, depth + 1);
+    if (s !== v) (out ??= { ...(value as Record<string, unknown>) })[k] = s;
+  }
+  return out ?? value;
+}
+
 export interface LoggerHandle {
   log: Logger;
   /** Flushes and closes the file stream. */
   close(): Promise<void>;
 }
 
-export function createLogger(config: Config, opts: { stdout?: boolean } = {}): LoggerHandle {
+/**
+ * rotating-file-stream in logrotate numbering (`rotate: N`): the live file plus at most N
+ * rotated ones, each rotation a chain of renames. Its other mode (`maxFiles`) also keeps a
+ * history file beside them, and deletes the oldest only after the rename, so the folder
+ * would briefly hold N + 2 files and always N + 2 once full.
+ */
+function openFile(config: Config) {
   fs.mkdirSync(config.logging.path, { recursive: true });
-  const file = createStream('aggregator.log', {
+  return createStream(LOG_FILE, {
     path: config.logging.path,
-    size: `${Math.max(1, Math.floor(config.logging.maxSizeBytes / 1024))}K`,
-    maxFiles: config.logging.maxHistory,
+    size: `${config.logging.maxSizeBytes}B`,
+    rotate: config.logging.maxHistory,
   });
-  // A failing log file must not take the service down; say so on stderr once.
-  file.on('error', (err: Error) => process.stderr.write(`aggregator: log file error: ${err.message}\n`));
-  const streams: pino.StreamEntry[] = [{ level: config.logging.level, stream: file }];
+}
+
+export function createLogger(config: Config, opts: { stdout?: boolean } = {}): LoggerHandle {
+  const file = openFile(config);
+  // A failing log file must not take the service down (stdout still reaches the journal);
+  // after an error rfs stays closed, so say so on stderr once.
+  let failed = false;
+  file.on('error', (err: Error) => {
+    if (!failed) process.stderr.write(`aggregator: log file ${LOG_FILE} failed, logging to stdout only: ${err.message}\n`);
+    failed = true;
+  });
+  // Lines logged after close() (a late task callback during shutdown) go to stdout only: a
+  // write after end() would error and destroy the stream with its unflushed lines.
+  let closing = false;
+  const toFile = { write: (line: string) => void (closing || failed || file.write(line)) };
+  const streams: pino.StreamEntry[] = [{ level: config.logging.level, stream: toFile }];
   if (opts.stdout !== false) streams.push({ level: config.logging.level, stream: process.stdout });
   const log = pino(
-    { level: config.logging.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { pid: process.pid } },
+    {
+      level: config.logging.level,
+      redact: { paths: REDACT_PATHS, censor: CENSOR },
+      formatters: {
+        log: (obj) => scrub(obj) as Record<string, unknown>,
+        bindings: (bindings) => scrub(bindings) as pino.Bindings,
+      },
+      base: { pid: process.pid },
+    },
     pino.multistream(streams),
   );
   return {
     log,
     close: () =>
       new Promise<void>((resolve) => {
-        log.flush();
+        if (closing || failed || file.destroyed) return resolve();
+        closing = true;
         file.end(() => resolve());
       }),
   };

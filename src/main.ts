@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Entry point: read config (SPEC 8), listen, and shut down cleanly on SIGTERM/SIGINT (SPEC 9).
+import path from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './logger.js';
+import { startGuardian } from './guardian-link.js';
+import { LOG_FILE, createLogger } from './logger.js';
+import { OWNER_ENV, ownerTag, reapOrphans } from './orphans.js';
 import { installExitKill } from './process-groups.js';
 
 async function main(): Promise<void> {
@@ -17,10 +20,21 @@ async function main(): Promise<void> {
     throw err;
   }
   const { config, warnings } = loaded;
+  // Every script inherits this tag, so the guardian or the next start can find what we left.
+  // The instance is the log folder: two instances never share one.
+  const instance = path.resolve(config.logging.path);
+  const owner = ownerTag(instance);
+  process.env[OWNER_ENV] = owner;
   const logs = createLogger(config);
   const log = logs.log;
   for (const warning of warnings) log.warn(warning);
   installExitKill();
+  const orphans = reapOrphans(instance);
+  if (orphans.length > 0) {
+    log.warn({ pids: orphans.map((p) => p.pid), owners: [...new Set(orphans.map((p) => p.owner))] }, 'killed scripts left by a dead aggregator');
+  }
+  // SIGKILL cannot be handled: a guardian process kills our scripts if we die (SPEC 9).
+  const guardian = startGuardian({ killMs: config.timeout.killMs, owner, logFile: path.join(instance, LOG_FILE), log });
 
   const agg = await buildApp(config, log);
   let stopping = false;
@@ -28,15 +42,19 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info({ signal, sessions: agg.sessions.size, scripts: agg.pool.busy }, 'shutting down');
-    // Never hang: past timeout.kill + 1 s we leave anyway (the exit hook SIGKILLs script groups).
-    const deadline = setTimeout(() => process.exit(0), config.timeout.killMs + 1000);
+    // Never hang: SPEC 9 allows timeout.kill + 2 s; at + 1.8 s we leave anyway (the exit hook
+    // SIGKILLs script groups; the guardian kills whatever is still registered with it).
+    const deadline = setTimeout(() => process.exit(0), config.timeout.killMs + 1800);
     deadline.unref();
     agg
       .shutdown()
       .catch((err: unknown) => log.error({ err }, 'shutdown failed'))
       .then(() => log.info('stopped'))
       .then(() => logs.close())
-      .finally(() => process.exit(0));
+      .finally(() => {
+        guardian.stop();
+        process.exit(0);
+      });
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -1,0 +1,146 @@
+// SPEC 7 /metrics: scraped from a real server after real searches, parsed, and checked against
+// the frames the searches received and against /stats.
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { type AnyFrame, ROOT, demoRequest, invariantViolations, search, startServer } from './helpers/harness.js';
+
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Prometheus text format 0.0.4 → samples (comments skipped). */
+function parseMetrics(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`unparsable metrics line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = l[2] ?? '';
+    out.push({ name: m[1] ?? '', labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+const value = (samples: Sample[], name: string, labels: Record<string, string> = {}) => {
+  const hits = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  return hits.length === 0 ? undefined : hits.reduce((a, s) => a + s.value, 0);
+};
+
+const scrape = async (base: string) => {
+  const res = await fetch(`${base}/metrics`);
+  return { type: res.headers.get('content-type') ?? '', samples: parseMetrics(await res.text()) };
+};
+
+t.test('after searches, /metrics holds the /stats figures, outcomes, errors, histograms, items', async (t) => {
+  const srv = await startServer({ 'aggregator.metrics.node': 'node-test-7', 'aggregator.timeout.script': 1 });
+  t.teardown(async () => {
+    await srv.close();
+    fs.rmSync(srv.logDir, { recursive: true, force: true });
+  });
+  const results = await Promise.all(['normal', 'mixed', 'itemsError', 'analog'].map((c) => search(srv.wsBase, demoRequest(c))));
+  const bad = await search(srv.wsBase, 'not json');
+  t.equal(bad.closeCode, 4400);
+  const frames: AnyFrame[] = results.flatMap((r) => r.frames);
+  for (const r of results) t.same(invariantViolations(r.frames), []);
+
+  const { type, samples } = await scrape(srv.httpBase);
+  const stats = (await (await fetch(`${srv.httpBase}/stats`)).json()) as Record<string, number>;
+  t.match(type, /^text\/plain; version=0\.0\.4/);
+  t.ok(samples.length > 50);
+  t.ok(
+    samples.every((s) => s.labels.instance === 'node-test-7'),
+    'every sample carries instance="node-test-7"',
+  );
+
+  // The /stats figures (nothing runs now, so they are stable between the two requests).
+  const mirror: [string, string][] = [
+    ['aggregator_sessions_started_total', 'sessionTotal'],
+    ['aggregator_sessions_alive', 'sessionAlive'],
+    ['aggregator_sessions_finished_total', 'sessionFinished'],
+    ['aggregator_tasks_queued_total', 'taskTotal'],
+    ['aggregator_tasks_pending', 'taskPending'],
+    ['aggregator_tasks_running', 'taskRunning'],
+    ['aggregator_tasks_succeeded_total', 'taskSucceeded'],
+    ['aggregator_tasks_failed_total', 'taskFailed'],
+    ['aggregator_pool_size', 'poolSize'],
+    ['aggregator_pool_busy', 'poolBusy'],
+  ];
+  for (const [metric, figure] of mirror) t.equal(value(samples, metric), stats[figure], `${metric} = /stats ${figure}`);
+  t.equal(value(samples, 'aggregator_sessions_started_total'), 5);
+  t.equal(value(samples, 'aggregator_pool_size'), 20);
+  t.equal(value(samples, 'aggregator_pool_queued'), 0);
+  t.ok((value(samples, 'aggregator_uptime_seconds') ?? -1) >= 0);
+
+  // Outcomes and errors, counted from the frames the browsers got.
+  const terminal = frames.filter((f) => f._task !== 'SESSION' && (f._status === 'SUCCESS' || f._status === 'ERROR'));
+  for (const task of ['SUPPLIERS', 'ITEMS']) {
+    for (const [outcome, status] of [
+      ['succeeded', 'SUCCESS'],
+      ['failed', 'ERROR'],
+    ] as const) {
+      const n = terminal.filter((f) => f._task === task && f._status === status).length;
+      t.equal(value(samples, 'aggregator_tasks_ended_total', { task, outcome }) ?? 0, n, `${task} ${outcome} = ${n}`);
+    }
+  }
+  const codes = new Set(terminal.filter((f) => f._status === 'ERROR').map((f) => String(f._error)));
+  // (on a loaded machine more scripts may time out; the counts below hold either way)
+  t.ok(codes.size >= 2 && codes.has('E_SCRIPT_TIMEOUT'), `several codes: ${[...codes].join(', ')}`);
+  for (const code of codes) {
+    const n = terminal.filter((f) => f._error === code).length;
+    t.equal(value(samples, 'aggregator_errors_total', { scope: 'task', code }), n, `errors_total{scope=task,code=${code}} = ${n}`);
+  }
+  t.equal(value(samples, 'aggregator_errors_total', { scope: 'session', code: 'E_REQUEST_JSON' }), 1, 'a session error by code');
+
+  // Histograms: one observation per script run.
+  const tasks = frames.filter((f) => f._status === 'PENDING').length;
+  t.equal(value(samples, 'aggregator_script_run_seconds_count'), tasks, 'one run-time observation per script');
+  t.equal(value(samples, 'aggregator_queue_wait_seconds_count'), tasks, 'one queue-wait observation per script');
+  t.equal(value(samples, 'aggregator_script_run_seconds_count', { task: 'SUPPLIERS' }), 4);
+  const runSum = value(samples, 'aggregator_script_run_seconds_sum') ?? 0;
+  t.ok(runSum > 1, `run time sum is real seconds (${runSum}; mixed has a 1 s timeout)`);
+  const le05 = value(samples, 'aggregator_script_run_seconds_bucket', { task: 'ITEMS', le: '0.25' }) ?? 0;
+  const inf = value(samples, 'aggregator_script_run_seconds_bucket', { task: 'ITEMS', le: '+Inf' }) ?? 0;
+  t.ok(le05 < inf, 'the timed-out script sits in a higher bucket');
+
+  t.equal(value(samples, 'aggregator_items_sent_total'), frames.filter((f) => f._status === 'SENDING').length, 'items sent');
+  for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'process_open_fds', 'process_max_fds']) {
+    t.ok(value(samples, name) !== undefined, `default metric ${name}`);
+  }
+});
+
+t.test('each app has its own registry: a second app starts and counts on its own', async (t) => {
+  const a = await startServer({ 'aggregator.metrics.node': 'a' });
+  const b = await startServer({ 'aggregator.metrics.node': 'b' });
+  t.teardown(async () => {
+    await a.close();
+    await b.close();
+    fs.rmSync(a.logDir, { recursive: true, force: true });
+    fs.rmSync(b.logDir, { recursive: true, force: true });
+  });
+  await search(a.wsBase, demoRequest('emptySuppliers'));
+  const sa = (await scrape(a.httpBase)).samples;
+  const sb = (await scrape(b.httpBase)).samples;
+  t.equal(value(sa, 'aggregator_sessions_started_total', { instance: 'a' }), 1);
+  t.equal(value(sb, 'aggregator_sessions_started_total', { instance: 'b' }), 0);
+});
+
+t.test('docs/monitoring.md lists every aggregator_ metric the server exposes', async (t) => {
+  const srv = await startServer();
+  t.teardown(async () => {
+    await srv.close();
+    fs.rmSync(srv.logDir, { recursive: true, force: true });
+  });
+  const text = await (await fetch(`${srv.httpBase}/metrics`)).text();
+  const names = new Set([...text.matchAll(/^# TYPE (aggregator_\w+) /gm)].map((m) => m[1] ?? ''));
+  t.ok(names.size >= 15, `${names.size} aggregator_ metrics`);
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'monitoring.md'), 'utf8');
+  t.same(
+    [...names].filter((n) => !doc.includes(`\`${n}\``)),
+    [],
+    'none missing from the docs',
+  );
+});
