@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseLines } from 'dot-properties';
 import { z } from 'zod';
+import { parseCommand } from './command.js';
 import type { Config } from './config-types.js';
 
 export class ConfigError extends Error {
@@ -51,6 +52,15 @@ const size = z
   .transform(parseSize)
   .pipe(z.number().int().min(1).max(Number.MAX_SAFE_INTEGER));
 const text = z.string().trim().min(1);
+// A script command must split into a program and arguments without shell operators.
+const commandLine = text.refine((line) => {
+  try {
+    parseCommand(line);
+    return true;
+  } catch {
+    return false;
+  }
+});
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== ''));
 const bool = z
   .string()
@@ -98,9 +108,9 @@ const KEYS = {
   'logging.file.path': key('logs', 'folder of `aggregator.log`', 'a non-empty folder path', text),
   'logging.file.max-size': key('10MB', 'rotate at this size', SIZE, size),
   'logging.file.max-history': key('10', 'rotated files kept', 'an integer >= 1', int(1)),
-  'aggregator.script.suppliers': key(`${PHP} script/suppliers.php`, 'command line of the suppliers script', 'a non-empty command line', text),
-  'aggregator.script.items': key(`${PHP} script/items.php`, 'command line of the items script', 'a non-empty command line', text),
-  'aggregator.script.echo': key(`${PHP} script/script.php`, 'command line of the echo script', 'a non-empty command line', text),
+  'aggregator.script.suppliers': key(`${PHP} script/suppliers.php`, 'command line of the suppliers script', 'a command line without shell operators (| ; > &)', commandLine),
+  'aggregator.script.items': key(`${PHP} script/items.php`, 'command line of the items script', 'a command line without shell operators (| ; > &)', commandLine),
+  'aggregator.script.echo': key(`${PHP} script/script.php`, 'command line of the echo script', 'a command line without shell operators (| ; > &)', commandLine),
   'aggregator.timeout.script': key('5', 'seconds one script may run', SECS, seconds(false)),
   'aggregator.timeout.session': key('30', 'seconds one search may take', SECS, seconds(false)),
   'aggregator.timeout.queue': key(

@@ -293,3 +293,12 @@ t.test('seconds, booleans, levels, lists', async (t) => {
   t.same(config.fields.request, ['code', 'brand']);
   t.equal(load(['-Daggregator.debug=False']).config.debug, false);
 });
+
+t.test('a script command with shell operators stops startup, naming the key', async (t) => {
+  for (const line of ['php a.php | tee x', 'php a.php; rm -rf /tmp/x', 'php a.php > out']) {
+    const err = errorFor('aggregator.script.items', line);
+    t.ok(err, `refused: ${line}`);
+    t.match(err?.message, 'aggregator.script.items');
+  }
+  t.equal(errorFor('aggregator.script.items', '/usr/bin/php "my dir/items.php"'), undefined, 'quotes are fine');
+});
