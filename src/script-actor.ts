@@ -7,6 +7,7 @@ import type { Config } from './config-types.js';
 import type { Logger } from './logger.js';
 import type { Pool } from './pool.js';
 import { runScript } from './runner.js';
+import { redactStderr } from './secrets.js';
 import type { Stats } from './stats.js';
 import { parseItems, parseSuppliers } from './translate.js';
 import type { ScriptEvent, TaskInput, TaskResult } from '../machines/task.js';
@@ -29,8 +30,25 @@ export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fie
   return parseItems(run.stdout, fields);
 }
 
-export function scriptActor(deps: ScriptDeps, session: string, log: Logger) {
-  return fromCallback<ScriptEvent, Pick<TaskInput, 'id' | 'kind' | 'stdin'>>(({ input, sendBack }) => {
+/** The session a task belongs to, and its logger. */
+export interface TaskHost {
+  readonly session: string;
+  readonly log: Logger;
+}
+
+/**
+ * One logic for every task of an app: the task's session is looked up through the task
+ * actor's own system (each task is a root actor, src/session.ts), so the machine is not
+ * provided anew per session.
+ */
+export function scriptActor(deps: ScriptDeps, hostOf: (taskSystem: object) => TaskHost | undefined) {
+  return fromCallback<ScriptEvent, Pick<TaskInput, 'id' | 'kind' | 'stdin'>>(({ input, sendBack, system }) => {
+    const host = hostOf(system);
+    if (!host) {
+      sendBack({ type: 'FINISHED', result: { ok: false, code: 'E_UNKNOWN' } });
+      return;
+    }
+    const { session, log } = host;
     const abort = new AbortController();
     const queuedAt = performance.now();
     const { config } = deps;
@@ -50,7 +68,11 @@ export function scriptActor(deps: ScriptDeps, session: string, log: Logger) {
           taskLog = taskLog.child({ pid });
           taskLog.debug({ kind: input.kind }, 'script started');
         },
-        log: { debug: (o, m) => taskLog.debug(o, m), warn: (o, m) => taskLog.warn(o, m) },
+        // stderr is logged as text: the secrets this script was given are cut out of it first.
+        log: {
+          debug: (o, m) => taskLog.debug(redactStderr(o, input.stdin), m),
+          warn: (o, m) => taskLog.warn(redactStderr(o, input.stdin), m),
+        },
       });
       deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs);
       if (abort.signal.aborted) {

@@ -3,17 +3,61 @@
 import { type Actor, createActor } from 'xstate';
 import type { WebSocket } from 'ws';
 import { type SessionActor, sessionMachine } from '../machines/session.js';
-import { type TaskInput, taskMachine } from '../machines/task.js';
+import { type TaskInput, type TaskReport, taskMachine } from '../machines/task.js';
 import type { ErrorCode } from './errors.js';
-import { type Frame, itemFrameText } from './frames.js';
+import { type Frame, type TaskMeta, itemFrameText } from './frames.js';
+import type { JsonObject } from './json.js';
 import type { Logger } from './logger.js';
-import { type ScriptDeps, scriptActor } from './script-actor.js';
+import { type ScriptDeps, type TaskHost, scriptActor } from './script-actor.js';
 import { parseRequest } from './translate.js';
 
 export interface SessionDeps extends ScriptDeps {
   readonly log: Logger;
   readonly nextTaskId: () => number;
   readonly sessions: Map<string, SessionActor>;
+}
+
+/** What one session's machine does to the world: its socket, the counters, its tasks. */
+interface SessionEffects {
+  send(frame: Frame): void;
+  sendItems(task: TaskMeta, items: JsonObject[]): void;
+  close(code: number, reason: string): void;
+  taskStarted(id: number): void;
+  startTask(input: TaskInput): void;
+  stopTask(id: number): void;
+}
+
+// The machines are provided once, not per session: a provide()d machine has its own state
+// nodes, which every session then carried (about 20 KB each, bench/04-sessions). Actions find
+// their session through the actor (`self`); a task finds its session through its own system.
+const effectsOf = new WeakMap<object, SessionEffects>();
+const sessionLogic = sessionMachine.provide({
+  actions: {
+    send: ({ self }, frame) => effectsOf.get(self)?.send(frame),
+    sendItems: ({ self }, { task, items }) => effectsOf.get(self)?.sendItems(task, items),
+    close: ({ self }, { code, reason }) => effectsOf.get(self)?.close(code, reason),
+    taskStarted: ({ self }, { id }) => effectsOf.get(self)?.taskStarted(id),
+    startTask: ({ self }, input) => effectsOf.get(self)?.startTask(input),
+    stopTask: ({ self }, { id }) => effectsOf.get(self)?.stopTask(id),
+  },
+});
+
+interface TaskLink extends TaskHost {
+  report(report: TaskReport): void;
+}
+const taskLinks = new WeakMap<object, TaskLink>();
+// One task logic per app (its pool, config and scripts), found by the app's pool.
+const taskLogics = new WeakMap<object, ReturnType<typeof provideTaskLogic>>();
+function provideTaskLogic(deps: ScriptDeps) {
+  return taskMachine.provide({
+    actors: { script: scriptActor(deps, (system) => taskLinks.get(system)) },
+    actions: { report: ({ system }, report) => taskLinks.get(system)?.report(report) },
+  });
+}
+function taskLogicOf(deps: ScriptDeps) {
+  let logic = taskLogics.get(deps.pool);
+  if (!logic) taskLogics.set(deps.pool, (logic = provideTaskLogic(deps)));
+  return logic;
 }
 
 let sessionSeq = 0;
@@ -24,10 +68,14 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   const { config, stats } = deps;
   const running = new Set<number>();
   let gone = false;
+  // Cut off for not reading: the search may still reach `done` in the same step (its last
+  // frames went nowhere), but for the counters and the log the browser is gone (SPEC 8).
+  let cutOff = false;
 
   const overflow = () => {
     // A browser that stops reading must not make us buffer without bound.
     gone = true;
+    cutOff = true;
     log.warn({ buffered: socket.bufferedAmount, limit: config.limit.sendBufferBytes }, 'send buffer over limit: closing session');
     socket.terminate();
     actor.send({ type: 'CLOSED' });
@@ -49,10 +97,8 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   // copies a parent's children map on every spawn and stop, so a 2000-supplier search made the
   // session quadratic and blocked the event loop for seconds when it ended.
   const tasks = new Map<number, Actor<typeof taskMachine>>();
-  const taskLogic = taskMachine.provide({
-    actors: { script: scriptActor(deps, session, log) },
-    actions: { report: (_, report) => actor.send(report) },
-  });
+  const taskLogic = taskLogicOf(deps);
+  const link: TaskLink = { session, log, report: (report) => actor.send(report) };
   const stopTask = (id: number) => {
     const task = tasks.get(id);
     if (!task) return;
@@ -61,6 +107,7 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   };
   const startTask = (input: TaskInput) => {
     const task = createActor(taskLogic, { id: `task-${input.id}`, input });
+    taskLinks.set(task.system, link);
     tasks.set(input.id, task);
     task.subscribe({
       error: (err) => {
@@ -75,30 +122,41 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
     for (const id of [...tasks.keys()]) stopTask(id);
   };
 
-  const machine = sessionMachine.provide({
-    actions: {
-      send: (_, frame) => {
-        account(frame);
-        sendText(JSON.stringify(frame));
-      },
-      sendItems: (_, { task, items }) => {
-        for (const item of items) sendText(itemFrameText(item, task));
-        stats.items(items.length);
-      },
-      close: (_, { code, reason }) => {
-        gone = true;
-        if (socket.readyState === socket.OPEN) socket.close(code, reason);
-      },
-      taskStarted: (_, { id }) => {
-        running.add(id);
-        stats.taskStarted();
-      },
-      startTask: (_, input) => startTask(input),
-      stopTask: (_, { id }) => stopTask(id),
+  const effects: SessionEffects = {
+    send: (frame) => {
+      account(frame);
+      sendText(JSON.stringify(frame));
     },
-  });
+    sendItems: (task, items) => {
+      // Item frames leave in batches (one writev per 64 frames, not one per frame). ws has
+      // no cork of its own, so its TCP socket is corked; without one, frames go one by one.
+      const tcp = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+      tcp?.cork();
+      let n = 0;
+      for (const item of items) {
+        if (gone) break; // no need to serialise the rest of a million items for nobody
+        sendText(itemFrameText(item, task));
+        if (++n % 64 === 0) {
+          tcp?.uncork();
+          tcp?.cork();
+        }
+      }
+      tcp?.uncork();
+      stats.items(items.length);
+    },
+    close: (code, reason) => {
+      gone = true;
+      if (socket.readyState === socket.OPEN) socket.close(code, reason);
+    },
+    taskStarted: (id) => {
+      running.add(id);
+      stats.taskStarted();
+    },
+    startTask,
+    stopTask,
+  };
 
-  const actor: SessionActor = createActor(machine, {
+  const actor: SessionActor = createActor(sessionLogic, {
     id: `session-${session}`,
     input: {
       session,
@@ -110,6 +168,7 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
     },
   });
 
+  effectsOf.set(actor, effects);
   stats.sessionOpened();
   deps.sessions.set(session, actor);
   const started = performance.now();
@@ -118,8 +177,9 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       stopAllTasks();
       deps.sessions.delete(session);
       const snap = actor.getSnapshot();
-      stats.sessionEnded(snap.context.error);
-      log.info({ state: snap.value, error: snap.context.error, ms: Math.round(performance.now() - started) }, 'session ended');
+      const error = cutOff ? 'E_SESSION_CLOSED' : snap.context.error;
+      stats.sessionEnded(error);
+      log.info({ state: snap.value, error, ms: Math.round(performance.now() - started) }, 'session ended');
     },
     error: (err) => {
       // A bug in the machine: never leave the socket, the scripts or the counters hanging.

@@ -1,5 +1,6 @@
 // Frames of SPEC 3.2: reserved fields, `_info` only when the supplier has one, `_parent`,
 // `_params` on errors, and item frames where the reserved fields win over the item's own.
+import fc from 'fast-check';
 import t from 'tap';
 import { RESERVED, type TaskMeta, itemFrameText, sessionFrame, taskFrame } from '../src/frames.js';
 
@@ -104,4 +105,27 @@ t.test('an item with a __proto__ key stays data', async (t) => {
   t.equal(frame.a, 1);
   t.match(text, /"__proto__":\{"_status":"forged"\}/, 'sent as the script returned it');
   t.equal(({} as Record<string, unknown>)._status, undefined, 'Object.prototype untouched');
+});
+
+t.test('item frames are byte for byte the item copied with the reserved fields appended', async (t) => {
+  // itemFrameText skips the copy for items without reserved fields of their own; this is the
+  // copy it stands for (including items that do have some, which take the copying path).
+  const copy = (item: Record<string, unknown>, meta: TaskMeta) => {
+    const frame: Record<string, unknown> = { ...item };
+    for (const name of RESERVED) delete frame[name];
+    Object.assign(frame, { _session: meta.session, _task: meta.kind, _id: meta.id, _status: 'SENDING' });
+    if (meta.info) frame._info = meta.info.value;
+    if (meta.parent !== undefined) frame._parent = meta.parent;
+    return JSON.stringify(frame);
+  };
+  const metas: TaskMeta[] = [plain, { session: 's9', id: 3, kind: 'ITEMS', info: { value: { a: [1] } }, parent: 2 }];
+  const key = fc.oneof(fc.string(), fc.constantFrom('0', '12', '__proto__', ...RESERVED));
+  fc.assert(
+    fc.property(fc.dictionary(key, fc.jsonValue()), fc.constantFrom(...metas), (raw, meta) => {
+      const item = JSON.parse(JSON.stringify(raw)) as Record<string, never>; // as a script's JSON parses
+      return itemFrameText(item, meta) === copy(item, meta);
+    }),
+    { seed: 5, numRuns: 500 },
+  );
+  t.equal(itemFrameText({}, plain), '{"_session":"s1","_task":"ITEMS","_id":7,"_status":"SENDING"}', 'an empty item');
 });

@@ -1,0 +1,182 @@
+// Child processes the benchmarks start: the real aggregator (`node dist/main.js`, its own
+// process so its RSS and CPU are its own), and helpers to read a process's memory from /proc.
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../src/paths.js';
+
+export const ROOT = PACKAGE_ROOT;
+export const PHP = '/usr/bin/php';
+export const SCRIPTS = path.join(ROOT, 'bench', 'scripts');
+export const SUPPLIERS_PHP = path.join(SCRIPTS, 'suppliers.php');
+export const ITEMS_PHP = path.join(SCRIPTS, 'items.php');
+
+/** A free loopback port (for programs that cannot listen on port 0 and tell us). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** KB from /proc/PID/status (VmRSS = now, VmHWM = peak); 0 when the process is gone. */
+export function procKb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU time (user + system) the process used so far, in ms; 0 when it is gone. */
+export function procCpuMs(pid: number): number {
+  try {
+    // Fields after the ")" of the command name: state is field 3, utime 14, stime 15.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+// USER_HZ is 100 on every Linux this runs on (getconf CLK_TCK).
+const CLOCK_TICKS = 100;
+
+/** Marks every process this benchmark run starts (and what they start), to find leftovers. */
+export const RUN_MARK = `AGGREGATOR_BENCH_RUN=${process.pid}.${Date.now()}`;
+
+/** The environment for children: without NODE_OPTIONS (tap puts its loaders there), marked. */
+export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const [name = '', value = ''] = RUN_MARK.split('=');
+  const env: NodeJS.ProcessEnv = { ...process.env, ...extra, [name]: value };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+/** Live processes carrying this run's mark in their environment (zombies excluded). */
+export function markedProcesses(): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (/\) Z /.test(fs.readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue;
+      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(RUN_MARK)) out.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `url` until it answers 200, the child exits, or `ms` pass. */
+async function waitHealthy(url: string, child: ChildProcess, ms: number, stderr: () => string): Promise<void> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${url}: process exited early: ${stderr()}`);
+    try {
+      const res = await fetch(url);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > until) throw new Error(`${url}: no answer within ${ms} ms: ${stderr()}`);
+    await sleep(50);
+  }
+}
+
+/** Ends a child: SIGTERM, then SIGKILL if it is still there after `ms`. */
+export async function stopChild(child: ChildProcess, ms = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+}
+
+export interface AggregatorProcess {
+  readonly pid: number;
+  readonly port: number;
+  readonly wsBase: string;
+  readonly httpBase: string;
+  rssKb(): number;
+  peakKb(): number;
+  cpuMs(): number;
+  stats(): Promise<Record<string, number | string>>;
+  stop(): Promise<void>;
+}
+
+/** Bench fixture scripts and the request fields they read (n, sleep, items). */
+export const BENCH_SCRIPTS = {
+  'aggregator.script.suppliers': `${PHP} -d display_errors=stderr ${SUPPLIERS_PHP}`,
+  'aggregator.script.items': `${PHP} -d display_errors=stderr ${ITEMS_PHP}`,
+  'aggregator.fields.request': 'n,sleep,items',
+  'aggregator.fields.faulty': 'n',
+};
+
+/**
+ * Starts `node dist/main.js -Dkey=value...` on a free loopback port, logs to a temp folder,
+ * stdout (the journal copy of the log) discarded.
+ */
+export async function startAggregator(options: Record<string, string | number | boolean>): Promise<AggregatorProcess> {
+  const main = path.join(ROOT, 'dist', 'main.js');
+  if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
+  const port = await freePort();
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agg-bench-'));
+  const argv = Object.entries({
+    'server.port': port,
+    'server.address': '127.0.0.1',
+    'logging.file.path': logDir,
+    ...BENCH_SCRIPTS,
+    ...options,
+  }).map(([k, v]) => `-D${k}=${String(v)}`);
+  // For profiling by hand: BENCH_CPU_PROF=DIR, or any node flags in BENCH_NODE_ARGS.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const prof = process.env.BENCH_CPU_PROF;
+  if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}`);
+  const child = spawn(process.execPath, [...nodeArgs, main, ...argv], {
+    cwd: ROOT,
+    env: cleanEnv(),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    if (stderr.length < 8192) stderr += d.toString('utf8');
+  });
+  const pid = child.pid;
+  const httpBase = `http://127.0.0.1:${port}`;
+  const cleanup = () => fs.rmSync(logDir, { recursive: true, force: true });
+  try {
+    if (pid === undefined) throw new Error('could not start node dist/main.js');
+    await waitHealthy(`${httpBase}/health`, child, 15000, () => stderr);
+  } catch (err) {
+    await stopChild(child);
+    cleanup();
+    throw err;
+  }
+  return {
+    pid,
+    port,
+    wsBase: `ws://127.0.0.1:${port}`,
+    httpBase,
+    rssKb: () => procKb(pid, 'VmRSS'),
+    peakKb: () => procKb(pid, 'VmHWM'),
+    cpuMs: () => procCpuMs(pid),
+    stats: async () => (await (await fetch(`${httpBase}/stats`)).json()) as Record<string, number | string>,
+    async stop() {
+      await stopChild(child);
+      cleanup();
+    },
+  };
+}
+
