@@ -6,10 +6,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRepl
 import type { SessionActor } from '../machines/session.js';
 import { parseCommand } from './command.js';
 import type { Config } from './config-types.js';
+import { registerDebug } from './debug.js';
 import { openEcho } from './echo.js';
+import { HEARTBEAT_MS, startHeartbeat } from './heartbeat.js';
 import type { Logger } from './logger.js';
+import { createMetrics, registerMetrics } from './metrics.js';
 import { Pool } from './pool.js';
-import { killAllGroups } from './process-groups.js';
 import { PUBLIC_DIR } from './paths.js';
 import { openSession } from './session.js';
 import { Stats } from './stats.js';
@@ -25,7 +27,12 @@ export interface Aggregator {
   shutdown(): Promise<void>;
 }
 
-export async function buildApp(config: Config, log: Logger): Promise<Aggregator> {
+export interface AppOptions {
+  /** WebSocket ping interval (src/heartbeat.ts); not a config key, tests shorten it. */
+  heartbeatMs?: number;
+}
+
+export async function buildApp(config: Config, log: Logger, options: AppOptions = {}): Promise<Aggregator> {
   const pool = new Pool(config.pool.executor, config.pool.order);
   const stats = new Stats(pool);
   const sessions = new Map<string, SessionActor>();
@@ -36,7 +43,7 @@ export async function buildApp(config: Config, log: Logger): Promise<Aggregator>
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new Fastify.LogController({ disableRequestLogging: true }),
   });
   await app.register(fastifyWebsocket, {
     options: { maxPayload: config.limit.requestSizeBytes },
@@ -46,6 +53,10 @@ export async function buildApp(config: Config, log: Logger): Promise<Aggregator>
       this.websocketServer.close(() => done());
     },
   });
+  const heartbeat = startHeartbeat(app.websocketServer, options.heartbeatMs ?? HEARTBEAT_MS, () =>
+    log.info('WebSocket peer answered no ping: connection terminated'),
+  );
+  app.addHook('onClose', async () => heartbeat.stop());
 
   const allowed = config.server.allowedOrigins;
   const checkOrigin = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -55,13 +66,16 @@ export async function buildApp(config: Config, log: Logger): Promise<Aggregator>
     }
   };
 
+  const debug = config.debug ? registerDebug(app, sessions) : undefined;
+
   app.get('/ws', { websocket: true, preValidation: checkOrigin }, (socket) => {
     if (shuttingDown) return socket.close(1001, 'E_SERVER_SHUTDOWN');
     if (sessions.size >= config.limit.sessions) {
       log.warn({ limit: config.limit.sessions }, 'too many sessions');
       return socket.close(1013, 'E_TOO_MANY_SESSIONS');
     }
-    openSession(socket, { config, pool, stats, commands, log, sessions, nextTaskId: () => ++taskSeq });
+    const actor = openSession(socket, { config, pool, stats, commands, log, sessions, nextTaskId: () => ++taskSeq });
+    debug?.track(actor);
   });
 
   app.get('/echo', { websocket: true, preValidation: checkOrigin }, (socket, req) => {
@@ -69,11 +83,14 @@ export async function buildApp(config: Config, log: Logger): Promise<Aggregator>
   });
 
   app.get('/stats', async () => stats.toJSON());
+  registerMetrics(app, createMetrics({ stats, pool, instance: config.metrics.node }));
   app.get('/health', async (_req, reply) =>
     shuttingDown ? reply.code(503).send({ status: 'shutting down' }) : { status: 'ok' },
   );
 
-  if (config.demo) await app.register(fastifyStatic, { root: PUBLIC_DIR, index: 'index.html' });
+  // public/debug/ is served by src/debug.ts, and only when aggregator.debug is on.
+  if (config.demo)
+    await app.register(fastifyStatic, { root: PUBLIC_DIR, index: 'index.html', allowedPath: (p) => !/^\/debug(\/|$)/.test(p) });
 
   return {
     app,
@@ -84,12 +101,23 @@ export async function buildApp(config: Config, log: Logger): Promise<Aggregator>
     log,
     async shutdown() {
       shuttingDown = true;
+      // Ending a session stops its tasks: each script's group gets SIGTERM, then SIGKILL after
+      // timeout.kill (src/runner.ts). Only this app's scripts: tests run several apps in one
+      // process, and main.ts's exit hook sweeps every group anyway.
       for (const actor of sessions.values()) actor.send({ type: 'SHUTDOWN' });
-      killAllGroups('SIGTERM');
-      const kill = setTimeout(() => killAllGroups('SIGKILL'), config.timeout.killMs);
-      await app.close();
-      clearTimeout(kill);
-      killAllGroups('SIGKILL');
+      await app.close(); // terminates echo sockets, whose scripts are killed the same way
+      // Let the killed scripts' tasks settle so their last log lines come before ours.
+      await idle(pool, config.timeout.killMs + 500);
     },
   };
+}
+
+/** Resolves true once no script of `pool` runs, false after `ms`. */
+async function idle(pool: Pool, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (pool.busy > 0) {
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
 }

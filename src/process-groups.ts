@@ -1,6 +1,6 @@
 // Every script runs as the leader of its own process group. This registry knows the live
 // groups so a task, a shutdown or an exiting aggregator can kill whole groups, grandchildren
-// included (execa's own kill-on-exit is off for detached children).
+// included (Node kills nothing of a detached child's group on its own).
 
 const live = new Set<number>();
 

@@ -1,6 +1,6 @@
 // The JSON translation steps of SPEC 3.1, 3.4 and 3.5, as pure functions:
 // request frame → suppliers stdin, suppliers stdout → supplier list, items stdout → items.
-import { type Json, type JsonObject, isObject, parseJson } from './json.js';
+import { type Json, type JsonObject, MAX_DEPTH, isObject, nestsDeeper, parseJson } from './json.js';
 
 export type RequestResult =
   | { ok: true; request: JsonObject; params: JsonObject }
@@ -48,6 +48,8 @@ export function parseSuppliers(stdout: string, field: string): SuppliersResult {
   if (!parsed) return { ok: false, code: 'E_SUPPLIERS_JSON' };
   const value = parsed.value;
   if (!isObject(value) || !Object.prototype.hasOwnProperty.call(value, field)) return { ok: false, code: 'E_SUPPLIERS_RESPONSE' };
+  // Too deep to be sent on as an items script's stdin.
+  if (stdout.length > 2 * MAX_DEPTH && nestsDeeper(value)) return { ok: false, code: 'E_SUPPLIERS_RESPONSE' };
   const list = value[field];
   return arrayOfObjects(list) ? { ok: true, suppliers: list } : { ok: false, code: 'E_SUPPLIERS_RESPONSE' };
 }
@@ -61,6 +63,8 @@ export function parseItems(stdout: string, fields: { items: string; suppliers: s
   if (!parsed) return { ok: false, code: 'E_ITEMS_JSON' };
   const value = parsed.value;
   if (!isObject(value) || !Object.prototype.hasOwnProperty.call(value, fields.items)) return { ok: false, code: 'E_ITEMS_RESPONSE' };
+  // Too deep to be sent on as frames (or as nested suppliers' stdin).
+  if (stdout.length > 2 * MAX_DEPTH && nestsDeeper(value)) return { ok: false, code: 'E_ITEMS_RESPONSE' };
   const items = value[fields.items];
   if (!arrayOfObjects(items)) return { ok: false, code: 'E_ITEMS_RESPONSE' };
   // `suppliers` is optional; null counts as absent, anything else must be an array of objects.

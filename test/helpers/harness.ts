@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { type Aggregator, buildApp } from '../../src/app.js';
+import { type Aggregator, type AppOptions, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
@@ -28,7 +28,10 @@ export interface TestServer {
 }
 
 /** Starts buildApp on 127.0.0.1:0 with `-Dkey=value` overrides on top of the defaults. */
-export async function startServer(overrides: Record<string, string | number | boolean> = {}): Promise<TestServer> {
+export async function startServer(
+  overrides: Record<string, string | number | boolean> = {},
+  appOptions: AppOptions = {},
+): Promise<TestServer> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agg-test-'));
   const argv = Object.entries({
     'server.port': 0,
@@ -41,7 +44,7 @@ export async function startServer(overrides: Record<string, string | number | bo
   }).map(([k, v]) => `-D${k}=${String(v)}`);
   const { config } = loadConfig({ argv, env: {}, cwd: ROOT });
   const logs = createLogger(config, { stdout: false });
-  const agg = await buildApp(config, logs.log);
+  const agg = await buildApp(config, logs.log, appOptions);
   await agg.app.listen({ port: config.server.port, host: '127.0.0.1' });
   const addr = agg.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
