@@ -5,11 +5,10 @@
 // through the real process and its shutdown (SPEC 3.6).
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ROOT, demoRequest, invariantViolations, search, waitFor } from './helpers/harness.js';
+import { ROOT, demoRequest, freePort, invariantViolations, search, waitFor } from './helpers/harness.js';
 import { demoScript, killLeftovers, leftovers, marker } from './helpers/e2e.js';
 
 const MAIN = path.join(ROOT, 'dist', 'main.js');
@@ -42,18 +41,6 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** A free loopback port: the server must be told its port to test where the port comes from. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function workdir(files: Record<string, string> = {}): string {
   const dir = fs.mkdtempSync(path.join(tmp, 'cwd-'));

@@ -1,6 +1,7 @@
 // Shared test harness: a real aggregator on a real port (port 0), a real WebSocket client,
 // and the SPEC 3.3 invariants checked on every search a test runs.
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
@@ -187,4 +188,17 @@ export function processesMatching(needle: string): number[] {
     }
   }
   return out;
+}
+
+/** A loopback port that was free a moment ago, for programs that must be told their port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
 }

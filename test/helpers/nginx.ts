@@ -5,22 +5,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { waitFor } from './harness.js';
+import { freePort, waitFor } from './harness.js';
+
+export { freePort };
 
 export const NGINX = '/usr/sbin/nginx';
 
-/** A port that was free a moment ago (nginx cannot listen on 0 and tell us the port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function childrenOf(ppid: number): number[] {
   const out: number[] = [];
