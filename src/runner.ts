@@ -144,11 +144,15 @@ export async function runScript(opts: RunOptions): Promise<RunResult> {
   const res = await closed;
   clearTimeout(scriptTimer);
   clearTimeout(release);
-  tag.retire();
   if (killTimer) clearTimeout(killTimer);
   opts.signal?.removeEventListener('abort', onAbort);
-  killGroup(pid, 'SIGKILL');
-  untrackGroup(pid);
+  // Node emits 'exit' before 'close', so the exit handler has already killed what was left of
+  // the group and retired the tag; repeat it only if it somehow did not run.
+  if (!exited) {
+    killGroup(pid, 'SIGKILL');
+    untrackGroup(pid);
+    tag.retire();
+  }
 
   if (errBytes > 0 && opts.log) {
     const stderr = Buffer.concat(err).toString('utf8');

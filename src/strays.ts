@@ -4,20 +4,12 @@
 // the run's script has exited, one /proc scan (at most one a second) SIGKILLs whatever still
 // carries that run's tag. What this cannot catch is listed in docs/reliability.md.
 import fs from 'node:fs';
+import { procInfo } from './orphans.js';
 
 export const RUN_ENV = 'AGGREGATOR_RUN';
 
-/** "<pid>.<start time>": names this process for the machine's uptime, even across pid reuse. */
-function ownerTag(): string {
-  try {
-    const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-    return `${process.pid}.${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '0'}`;
-  } catch {
-    return `${process.pid}.0`;
-  }
-}
-
-const OWNER = ownerTag();
+// "<pid>.<start time>": names this process for the machine's uptime, even across pid reuse.
+const OWNER = `${process.pid}.${procInfo(process.pid)?.startTime ?? '0'}`;
 const SWEEP_EVERY_MS = 1000;
 const live = new Set<string>();
 let seq = 0;
