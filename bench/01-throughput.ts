@@ -78,7 +78,7 @@ export const scenario: Scenario = {
           },
           {
             key: 'cpu_ms_per_script',
-            figure: 'server CPU per script (user + system)',
+            figure: 'server + launcher CPU per script (user + system)',
             unit: 'ms',
             value: aggCpu / scripts,
             target: '-',

@@ -83,6 +83,13 @@ export const scenario: Scenario = {
               pass: peakMb <= PEAK_LIMIT_MB,
             },
             {
+              key: 'launcher_peak_rss_mb',
+              figure: `script launcher peak RSS (it holds the script's stdout until the end)`,
+              unit: 'MB',
+              value: srv.launcherPeakKb() / 1024,
+              target: '-',
+            },
+            {
               key: 'end_to_end_ms',
               figure: `whole search, request to close (the items script alone: ${php.ms.toFixed(0)} ms)`,
               unit: 'ms',

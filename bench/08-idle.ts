@@ -36,7 +36,7 @@ async function idleKb(code: string, settleMs: number): Promise<number> {
   return kb;
 }
 
-/** RSS of the server's own child processes (the guardian), in KB. */
+/** RSS of the server's own child processes (the script launcher), in KB. */
 function childrenKb(pid: number): { kb: number; count: number } {
   let kb = 0;
   let count = 0;
@@ -96,7 +96,7 @@ export const scenario: Scenario = {
           },
           {
             key: 'helpers_rss_mb',
-            figure: `the server's own child processes (${helpers.count}: the guardian)`,
+            figure: `the server's own child processes (${helpers.count}: the script launcher)`,
             unit: 'MB',
             value: helpers.kb / 1024,
             target: '-',

@@ -441,7 +441,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakS
   inspector.close();
   await srv.stop();
   const serverExit = `stopped with SIGTERM in ${Date.now() - exitStarted} ms`;
-  await sleep(1500); // the strays sweep and the guardian have had their chance
+  await sleep(1500); // the strays sweep and the launcher have had their chance
   const leftAfterExit = scriptsOf(pid).length;
 
   // Flatness: the median of the first fifth after warm-up against the median of the last fifth.

@@ -9,6 +9,7 @@ import type { Config } from './config-types.js';
 import { registerDebug } from './debug.js';
 import { openEcho } from './echo.js';
 import { HEARTBEAT_MS, startHeartbeat } from './heartbeat.js';
+import { type Launcher, startLauncher } from './launcher-link.js';
 import type { Logger } from './logger.js';
 import { createMetrics, registerMetrics } from './metrics.js';
 import { Pool } from './pool.js';
@@ -23,6 +24,8 @@ export interface Aggregator {
   readonly stats: Stats;
   readonly sessions: Map<string, SessionActor>;
   readonly log: Logger;
+  /** The process that starts the scripts (src/launcher.ts). */
+  readonly launcher: Launcher;
   /** Ends every search with E_SERVER_SHUTDOWN, kills every script group, closes the server. */
   shutdown(): Promise<void>;
 }
@@ -30,6 +33,10 @@ export interface Aggregator {
 export interface AppOptions {
   /** WebSocket ping interval (src/heartbeat.ts); not a config key, tests shorten it. */
   heartbeatMs?: number;
+  /** The aggregator's owner tag (src/orphans.ts), which its scripts carry; main.ts sets it. */
+  owner?: string;
+  /** The log file the launcher writes to should the aggregator be gone (main.ts sets it). */
+  logFile?: string;
 }
 
 export async function buildApp(config: Config, log: Logger, options: AppOptions = {}): Promise<Aggregator> {
@@ -40,6 +47,8 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   const echoCommand = parseCommand(config.script.echo);
   let taskSeq = 0;
   let shuttingDown = false;
+  const launcher = startLauncher({ killMs: config.timeout.killMs, log, owner: options.owner, logFile: options.logFile });
+  const run = launcher.run;
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
@@ -57,6 +66,12 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
     log.info('WebSocket peer answered no ping: connection terminated'),
   );
   app.addHook('onClose', async () => heartbeat.stop());
+  // Last: the killed scripts' tasks settle (their last log lines come before ours), then the
+  // launcher goes; it stops whatever a slow script still holds.
+  app.addHook('onClose', async () => {
+    await idle(pool, config.timeout.killMs + 500);
+    launcher.stop();
+  });
 
   const allowed = config.server.allowedOrigins;
   const checkOrigin = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -74,12 +89,12 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
       log.warn({ limit: config.limit.sessions }, 'too many sessions');
       return socket.close(1013, 'E_TOO_MANY_SESSIONS');
     }
-    const actor = openSession(socket, { config, pool, stats, commands, log, sessions, nextTaskId: () => ++taskSeq });
+    const actor = openSession(socket, { config, pool, stats, commands, run, log, sessions, nextTaskId: () => ++taskSeq });
     debug?.track(actor);
   });
 
   app.get('/echo', { websocket: true, preValidation: checkOrigin }, (socket, req) => {
-    openEcho(socket, req.query as Record<string, string>, { config, pool, command: echoCommand, log });
+    openEcho(socket, req.query as Record<string, string>, { config, pool, command: echoCommand, log, run });
   });
 
   app.get('/stats', async () => stats.toJSON());
@@ -99,15 +114,15 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
     stats,
     sessions,
     log,
+    launcher,
     async shutdown() {
       shuttingDown = true;
       // Ending a session stops its tasks: each script's group gets SIGTERM, then SIGKILL after
-      // timeout.kill (src/runner.ts). Only this app's scripts: tests run several apps in one
-      // process, and main.ts's exit hook sweeps every group anyway.
+      // timeout.kill (src/runner.ts, in the launcher process).
       for (const actor of sessions.values()) actor.send({ type: 'SHUTDOWN' });
-      await app.close(); // terminates echo sockets, whose scripts are killed the same way
-      // Let the killed scripts' tasks settle so their last log lines come before ours.
-      await idle(pool, config.timeout.killMs + 500);
+      // Terminates echo sockets, whose scripts are killed the same way, waits for the scripts'
+      // tasks to settle and stops the launcher (the onClose hook above).
+      await app.close();
     },
   };
 }

@@ -7,13 +7,14 @@ import type { ErrorCode } from './errors.js';
 import { type JsonObject, isObject, parseJson } from './json.js';
 import type { Logger } from './logger.js';
 import type { Pool } from './pool.js';
-import { runScript } from './runner.js';
+import type { RunScript } from './runner.js';
 
 export interface EchoDeps {
   readonly config: Config;
   readonly pool: Pool;
   readonly command: Command;
   readonly log: Logger;
+  readonly run: RunScript;
 }
 
 let echoSeq = 0;
@@ -33,7 +34,7 @@ export function openEcho(socket: WebSocket, query: Record<string, string>, deps:
     void deps.pool.run(
       id,
       async () => {
-        const res = await runScript({
+        const res = await deps.run({
           command: deps.command,
           input: JSON.stringify(input),
           timeoutMs: deps.config.timeout.scriptMs,

@@ -3,10 +3,8 @@
 import path from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { startGuardian } from './guardian-link.js';
 import { LOG_FILE, createLogger } from './logger.js';
-import { OWNER_ENV, ownerTag, reapOrphans } from './orphans.js';
-import { installExitKill } from './process-groups.js';
+import { ownerTag, reapOrphans } from './orphans.js';
 
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;
@@ -20,30 +18,27 @@ async function main(): Promise<void> {
     throw err;
   }
   const { config, warnings } = loaded;
-  // Every script inherits this tag, so the guardian or the next start can find what we left.
+  // Every script carries this tag, so the launcher or the next start can find what we left.
   // The instance is the log folder: two instances never share one.
   const instance = path.resolve(config.logging.path);
   const owner = ownerTag(instance);
-  process.env[OWNER_ENV] = owner;
   const logs = createLogger(config);
   const log = logs.log;
   for (const warning of warnings) log.warn(warning);
-  installExitKill();
   const orphans = reapOrphans(instance);
   if (orphans.length > 0) {
     log.warn({ pids: orphans.map((p) => p.pid), owners: [...new Set(orphans.map((p) => p.owner))] }, 'killed scripts left by a dead aggregator');
   }
-  // SIGKILL cannot be handled: a guardian process kills our scripts if we die (SPEC 9).
-  const guardian = startGuardian({ killMs: config.timeout.killMs, owner, logFile: path.join(instance, LOG_FILE), log });
-
-  const agg = await buildApp(config, log);
+  // Scripts are started by a launcher process, which also kills them should we die, even by
+  // SIGKILL, which cannot be handled (SPEC 9).
+  const agg = await buildApp(config, log, { owner, logFile: path.join(instance, LOG_FILE) });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal, sessions: agg.sessions.size, scripts: agg.pool.busy }, 'shutting down');
-    // Never hang: SPEC 9 allows timeout.kill + 2 s; at + 1.8 s we leave anyway (the exit hook
-    // SIGKILLs script groups; the guardian kills whatever is still registered with it).
+    // Never hang: SPEC 9 allows timeout.kill + 2 s; at + 1.8 s we leave anyway (the launcher
+    // then kills whatever still runs).
     const deadline = setTimeout(() => process.exit(0), config.timeout.killMs + 1800);
     deadline.unref();
     agg
@@ -51,10 +46,7 @@ async function main(): Promise<void> {
       .catch((err: unknown) => log.error({ err }, 'shutdown failed'))
       .then(() => log.info('stopped'))
       .then(() => logs.close())
-      .finally(() => {
-        guardian.stop();
-        process.exit(0);
-      });
+      .finally(() => process.exit(0));
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -20,6 +20,8 @@ export interface RunOptions {
   maxOutputBytes: number;
   maxStderrBytes?: number;
   env?: Record<string, string>;
+  /** The environment scripts inherit, `env` added on top; default process.env (read per run). */
+  baseEnv?: NodeJS.ProcessEnv;
   /** Abort = the task was dropped: the group is killed and `cancelled` is set. */
   signal?: AbortSignal;
   onSpawn?: (pid: number) => void;
@@ -31,6 +33,9 @@ export type ScriptFailure = 'E_SCRIPT_START' | 'E_SCRIPT_ERROR' | 'E_SCRIPT_TIME
 export type RunResult =
   | { ok: true; stdout: string; pid: number; durationMs: number }
   | { ok: false; code: ScriptFailure; reason: string; cancelled: boolean; pid?: number; durationMs: number };
+
+/** runScript's shape: the launcher (src/launcher-link.ts) runs scripts behind the same one. */
+export type RunScript = (opts: RunOptions) => Promise<RunResult>;
 
 const DEFAULT_STDERR_BYTES = 64 * 1024;
 
@@ -48,7 +53,7 @@ export async function runScript(opts: RunOptions): Promise<RunResult> {
   try {
     sub = spawn(opts.command.file, [...opts.command.args], {
       detached: true, // own process group, so the kill reaches grandchildren
-      env: { ...process.env, ...opts.env, ...tag.env },
+      env: { ...(opts.baseEnv ?? process.env), ...opts.env, ...tag.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
   } catch (err) {

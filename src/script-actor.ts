@@ -6,19 +6,20 @@ import type { Command } from './command.js';
 import type { Config } from './config-types.js';
 import type { Logger } from './logger.js';
 import type { Pool } from './pool.js';
-import { runScript } from './runner.js';
 import { redactStderr } from './secrets.js';
 import type { Stats } from './stats.js';
 import { parseItems, parseSuppliers } from './translate.js';
 import type { ScriptEvent, TaskInput, TaskResult } from '../machines/task.js';
 import type { TaskKind } from './frames.js';
-import type { RunResult } from './runner.js';
+import type { RunResult, RunScript } from './runner.js';
 
 export interface ScriptDeps {
   readonly config: Config;
   readonly pool: Pool;
   readonly stats: Stats;
   readonly commands: { readonly suppliers: Command; readonly items: Command };
+  /** Starts a script (through the launcher process, src/launcher-link.ts). */
+  readonly run: RunScript;
 }
 
 export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fields']): TaskResult {
@@ -52,11 +53,13 @@ export function scriptActor(deps: ScriptDeps, hostOf: (taskSystem: object) => Ta
     const abort = new AbortController();
     const queuedAt = performance.now();
     const { config } = deps;
+    // Set before FINISHED goes out: the task machine stops this actor while handling it.
+    let finished = false;
     const job = async () => {
       sendBack({ type: 'STARTED' });
       const startedAt = performance.now();
       let taskLog = log.child({ task: input.id });
-      const run = await runScript({
+      const run = await deps.run({
         command: input.kind === 'SUPPLIERS' ? deps.commands.suppliers : deps.commands.items,
         input: input.stdin,
         timeoutMs: config.timeout.scriptMs,
@@ -82,15 +85,18 @@ export function scriptActor(deps: ScriptDeps, hostOf: (taskSystem: object) => Ta
       const result = translateRun(input.kind, run, config.fields);
       if (result.ok) taskLog.debug({ ms: Math.round(run.durationMs), items: result.items.length }, 'script done');
       else taskLog.info({ ms: Math.round(run.durationMs), code: result.code, reason: run.ok ? undefined : run.reason }, 'script failed');
+      finished = true;
       sendBack({ type: 'FINISHED', result });
     };
     // A throw here is a bug; the task still ends (E_UNKNOWN) instead of waiting for the session timeout.
     const guarded = () =>
       job().catch((err: unknown) => {
         log.error({ err, task: input.id }, 'script task failed unexpectedly');
+        finished = true;
         if (!abort.signal.aborted) sendBack({ type: 'FINISHED', result: { ok: false, code: 'E_UNKNOWN' } });
       });
     void deps.pool.run(session, guarded, abort.signal);
-    return () => abort.abort();
+    // Nothing to abort once the script is done (abort() builds a DOMException with its stack).
+    return () => finished || abort.abort();
   });
 }

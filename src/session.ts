@@ -80,8 +80,40 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
     socket.terminate();
     actor.send({ type: 'CLOSED' });
   };
+  // The frames of one step (a task's items and its SUCCESS, a SESSION frame and the close)
+  // leave in one writev, not one each: the TCP socket under the WebSocket is corked at the
+  // first frame and uncorked when the tick ends, or after 64 frames (a writev takes at most
+  // 1024 buffers at once; the rest would wait for the next turn of the loop). ws has no cork
+  // of its own; without its `_socket`, frames go one by one.
+  const tcp = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+  let corked = 0; // frames since corked, 0 = not corked
+  let flushScheduled = false;
+  const uncork = () => {
+    if (corked === 0) return;
+    corked = 0;
+    tcp?.uncork();
+  };
+  const cork = () => {
+    if (!tcp) return;
+    if (corked > 0) {
+      if (++corked > 64) {
+        uncork();
+        cork();
+      }
+      return;
+    }
+    corked = 1;
+    tcp.cork();
+    if (flushScheduled) return;
+    flushScheduled = true;
+    process.nextTick(() => {
+      flushScheduled = false;
+      uncork();
+    });
+  };
   const sendText = (text: string) => {
     if (gone || socket.readyState !== socket.OPEN) return;
+    cork();
     socket.send(text);
     if (socket.bufferedAmount > config.limit.sendBufferBytes) overflow();
   };
@@ -128,25 +160,17 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       sendText(JSON.stringify(frame));
     },
     sendItems: (task, items) => {
-      // Item frames leave in batches (one writev per 64 frames, not one per frame). ws has
-      // no cork of its own, so its TCP socket is corked; without one, frames go one by one.
-      const tcp = (socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-      tcp?.cork();
-      let n = 0;
       for (const item of items) {
         if (gone) break; // no need to serialise the rest of a million items for nobody
         sendText(itemFrameText(item, task));
-        if (++n % 64 === 0) {
-          tcp?.uncork();
-          tcp?.cork();
-        }
       }
-      tcp?.uncork();
       stats.items(items.length);
     },
     close: (code, reason) => {
       gone = true;
       if (socket.readyState === socket.OPEN) socket.close(code, reason);
+      // Out now: a shutdown terminates the sockets within this tick, corked bytes would be lost.
+      uncork();
     },
     taskStarted: (id) => {
       running.add(id);

@@ -88,6 +88,6 @@ for (const scenario of SCENARIOS) {
 }
 
 t.test('the benchmarks left no process behind', async (t) => {
-  // Servers, their guardians and scripts, baseline processes, websocketd: all carry the mark.
+  // Servers, their launchers and scripts, baseline processes, websocketd: all carry the mark.
   t.ok(await waitFor(() => markedProcesses().length === 0, 5000), `none left: ${markedProcesses().join(' ')}`);
 });

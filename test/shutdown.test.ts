@@ -80,11 +80,11 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 
     t.ok(await waitFor(() => processesMatching(srv.tag).length === 0, 1000), 'no PHP script remains');
     t.same(ownedBy(srv.logDir), [], 'no process it started remains');
-    t.ok(await waitFor(() => processesMatching(srv.logDir).length === 0, 1000), 'the guardian exited too');
+    t.ok(await waitFor(() => processesMatching(srv.logDir).length === 0, 1000), 'the launcher exited too');
     const log = fs.readFileSync(path.join(srv.logDir, LOG_FILE), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     t.ok(log.some((l) => l.msg === 'shutting down' && l.signal === signal), 'the signal is logged');
     t.equal(log.at(-1)?.msg, 'stopped', "the log file ends with the 'stopped' line (flushed)");
-    t.notOk(log.some((l) => l.component === 'guardian'), 'the guardian had nothing to kill');
+    t.notOk(log.some((l) => l.component === 'launcher'), 'the launcher had nothing left to kill');
   });
 }
 

@@ -126,5 +126,5 @@ t.test("the template's ExecStart starts a working aggregator that stops on KillS
   t.ok(fs.existsSync(path.join(logs, String(port), 'aggregator.log')), 'logs in /var/log/aggregator/%i');
   child.kill((d.get('KillSignal')?.[0] ?? 'SIGTERM') as NodeJS.Signals);
   t.equal(await exited, 0, 'exit 0 on KillSignal');
-  t.ok(await waitFor(() => processesMatching(logs).length === 0, 1000), 'nothing of it is left (its guardian exits too)');
+  t.ok(await waitFor(() => processesMatching(logs).length === 0, 1000), 'nothing of it is left (its launcher exits too)');
 });

@@ -47,6 +47,32 @@ export function procCpuMs(pid: number): number {
     return 0;
   }
 }
+/** pids of the direct children of `pid` (from /proc). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** The server's script launcher (src/launcher.ts): its one child running node. */
+export function launcherOf(pid: number): number | undefined {
+  return childPids(pid).find((c) => {
+    try {
+      return fs.readFileSync(`/proc/${c}/cmdline`, 'utf8').includes('launcher.js');
+    } catch {
+      return false;
+    }
+  });
+}
+
 // USER_HZ is 100 on every Linux this runs on (getconf CLK_TCK).
 const CLOCK_TICKS = 100;
 
@@ -111,7 +137,10 @@ export interface AggregatorProcess {
   readonly httpBase: string;
   rssKb(): number;
   peakKb(): number;
+  /** CPU of the server and its script launcher (not of the scripts): the launcher forks for it. */
   cpuMs(): number;
+  /** Peak RSS of the script launcher, KB. */
+  launcherPeakKb(): number;
   stats(): Promise<Record<string, number | string>>;
   stop(): Promise<void>;
 }
@@ -171,7 +200,14 @@ export async function startAggregator(options: Record<string, string | number | 
     httpBase,
     rssKb: () => procKb(pid, 'VmRSS'),
     peakKb: () => procKb(pid, 'VmHWM'),
-    cpuMs: () => procCpuMs(pid),
+    cpuMs: () => {
+      const launcher = launcherOf(pid);
+      return procCpuMs(pid) + (launcher === undefined ? 0 : procCpuMs(launcher));
+    },
+    launcherPeakKb: () => {
+      const launcher = launcherOf(pid);
+      return launcher === undefined ? 0 : procKb(launcher, 'VmHWM');
+    },
     stats: async () => (await (await fetch(`${httpBase}/stats`)).json()) as Record<string, number | string>,
     async stop() {
       await stopChild(child);

@@ -1,6 +1,7 @@
 // SPEC 9: "SIGKILL cannot be handled; the next start must not be disturbed by what it left."
-// A real `node dist/main.js` with hanging PHP scripts is SIGKILLed: its guardian process kills the
-// scripts within timeout.kill; and when the guardian is SIGKILLed too, the next start kills them.
+// A real `node dist/main.js` with hanging PHP scripts is SIGKILLed: its launcher process (which
+// started them) kills the scripts within timeout.kill; and when the launcher is SIGKILLed too, the
+// next start kills them.
 // Either way the next start on the same port and log folder works.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,7 +23,7 @@ const itemScripts = (tag: string) =>
     }
   });
 
-/** A real server whose scripts hang (itemsTimeout × 2 = 6 PHP processes), with its guardian's pid. */
+/** A real server whose scripts hang (itemsTimeout × 2 = 6 PHP processes), with its launcher's pid. */
 async function hungServer(t: Test, overrides: Record<string, string | number> = {}) {
   const srv = await startReal({ 'aggregator.timeout.script': 60, 'aggregator.timeout.kill': KILL_S, ...overrides });
   t.teardown(() => {
@@ -32,9 +33,9 @@ async function hungServer(t: Test, overrides: Record<string, string | number> = 
   });
   const searches = [1, 2].map(() => search(srv.wsBase, demoRequest('itemsTimeout'), { timeoutMs: 20000 }).catch(() => undefined));
   t.ok(await waitFor(() => itemScripts(srv.tag).length === 6, 5000), 'six PHP items scripts hang');
-  const guardians = processesMatching(srv.logDir).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('guardian.js'));
-  t.equal(guardians.length, 1, 'one guardian process runs');
-  return { srv, searches, guardian: guardians[0] ?? -1 };
+  const launchers = processesMatching(srv.logDir).filter((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('launcher.js'));
+  t.equal(launchers.length, 1, 'one launcher process runs');
+  return { srv, searches, launcher: launchers[0] ?? -1 };
 }
 
 async function nextStartWorks(t: Test, old: RealServer) {
@@ -50,8 +51,8 @@ async function nextStartWorks(t: Test, old: RealServer) {
   t.same(processesMatching(old.tag), []);
 }
 
-t.test('SIGKILL of the aggregator: its guardian kills the scripts at once; the next start works', async (t) => {
-  const { srv, searches, guardian } = await hungServer(t);
+t.test('SIGKILL of the aggregator: its launcher kills the scripts at once; the next start works', async (t) => {
+  const { srv, searches, launcher } = await hungServer(t);
   const killedAt = performance.now();
   process.kill(srv.pid, 'SIGKILL');
   await srv.exited;
@@ -59,28 +60,28 @@ t.test('SIGKILL of the aggregator: its guardian kills the scripts at once; the n
   const took = performance.now() - killedAt;
   t.ok(gone, 'no PHP script runs on');
   t.ok(took < KILL_S * 1000 + 1000, `gone ${Math.round(took)} ms after the SIGKILL`);
-  t.ok(await waitFor(() => processesMatching(srv.logDir).length === 0, 2000), 'the guardian exits when done');
+  t.ok(await waitFor(() => processesMatching(srv.logDir).length === 0, 2000), 'the launcher exits when done');
   const closes = await Promise.all(searches);
   t.ok(closes.every((r) => r && r.closeCode === 1006), 'the browsers saw the connection drop (1006)');
 
-  const guardLine = fs
+  const launcherLine = fs
     .readFileSync(path.join(srv.logDir, LOG_FILE), 'utf8')
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .find((l) => l.component === 'guardian');
-  t.ok(guardLine, "the guardian's line is in aggregator.log");
-  t.equal(guardLine?.pid, guardian);
-  t.equal((guardLine?.groups as unknown[] | undefined)?.length, 6, 'it killed the six registered process groups');
+    .find((l) => l.component === 'launcher');
+  t.ok(launcherLine, "the launcher's line is in aggregator.log");
+  t.equal(launcherLine?.pid, launcher);
+  t.equal((launcherLine?.groups as unknown[] | undefined)?.length, 6, 'it killed the six process groups it had started');
 
   await nextStartWorks(t, srv);
 });
 
-t.test('SIGKILL of the aggregator and its guardian: the next start kills the orphans', async (t) => {
-  const { srv, searches, guardian } = await hungServer(t);
-  // Stopped first, so it cannot start a new guardian when it sees the old one die.
+t.test('SIGKILL of the aggregator and its launcher: the next start kills the orphans', async (t) => {
+  const { srv, searches, launcher } = await hungServer(t);
+  // Stopped first, so it cannot kill the scripts itself when it sees the launcher die.
   process.kill(srv.pid, 'SIGSTOP');
-  process.kill(guardian, 'SIGKILL');
+  process.kill(launcher, 'SIGKILL');
   process.kill(srv.pid, 'SIGKILL');
   await srv.exited;
   await Promise.all(searches);

@@ -1,0 +1,116 @@
+// The script launcher: a small separate node process (dist/src/launcher.js) that starts every
+// script for the aggregator and watches over them. Why a process of its own: Node's spawn()
+// forks synchronously, and from the ~100 MB aggregator each fork stalled its event loop for
+// 5-8 ms under load (docs/performance.md), holding up handshakes and frames of every session;
+// from this small process a fork is cheaper, and the aggregator never waits for one.
+// It also outlives a SIGKILLed aggregator just long enough to kill its scripts: the IPC channel
+// closes however the aggregator dies (exit, crash, SIGKILL, OOM kill), and then every run is
+// stopped the runner's usual way (SIGTERM to the group, SIGKILL after timeout.kill), whatever
+// still carries the aggregator's owner tag is SIGKILLed, and the launcher exits.
+//
+// Usage (src/launcher-link.ts starts it with an IPC channel): node launcher.js KILL_MS OWNER [LOG_FILE]
+// It ignores SIGTERM/SIGINT/SIGHUP: a Ctrl-C or a signal to the aggregator's group must not
+// take it down before the aggregator has ended its searches. It runs in its own process group.
+import fs from 'node:fs';
+import type { LauncherReply, LauncherRequest, RunRequest } from './launcher-protocol.js';
+import { OWNER_ENV, findOwned, killOwned } from './orphans.js';
+import { installExitKill, killAllGroups } from './process-groups.js';
+import { runScript } from './runner.js';
+import { sweepStrays } from './strays.js';
+
+const killMs = Number(process.argv[2] ?? 1000);
+const owner = process.argv[3] ?? '';
+const logFile = process.argv[4] ?? '';
+
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => {});
+installExitKill();
+
+interface Run {
+  abort: AbortController;
+  pid?: number;
+  done: Promise<unknown>;
+}
+const runs = new Map<number, Run>();
+// Read once: copying process.env (a getter per variable) was 15% of the launcher's CPU per run.
+const baseEnv = { ...process.env };
+
+function reply(msg: LauncherReply): void {
+  if (process.connected) process.send?.(msg);
+}
+
+function start(req: RunRequest): void {
+  const { id } = req;
+  const abort = new AbortController();
+  const run: Run = { abort, done: Promise.resolve() };
+  runs.set(id, run);
+  run.done = runScript({
+    command: req.command,
+    input: req.input,
+    timeoutMs: req.timeoutMs,
+    killAfterMs: req.killAfterMs,
+    maxOutputBytes: req.maxOutputBytes,
+    maxStderrBytes: req.maxStderrBytes,
+    // Every script carries the aggregator's tag: after a crash the next start finds what is left.
+    baseEnv,
+    env: owner ? { ...req.env, [OWNER_ENV]: owner } : req.env,
+    signal: abort.signal,
+    onSpawn: (pid) => {
+      run.pid = pid;
+      reply({ t: 'started', id, pid });
+    },
+    log: {
+      debug: (obj, msg) => reply({ t: 'log', id, level: 'debug', obj, msg }),
+      warn: (obj, msg) => reply({ t: 'log', id, level: 'warn', obj, msg }),
+    },
+  })
+    .catch((err: unknown) => ({ ok: false as const, code: 'E_SCRIPT_START' as const, reason: String(err), cancelled: false, durationMs: 0 }))
+    .then((result) => {
+      runs.delete(id);
+      reply({ t: 'done', id, result });
+    });
+}
+
+process.on('message', (msg: LauncherRequest) => {
+  if (msg.t === 'run') start(msg);
+  else if (msg.t === 'cancel') runs.get(msg.id)?.abort.abort();
+});
+
+/** One pino-shaped line to stderr (the journal) and to the aggregator's log file. */
+function report(msg: string, extra: Record<string, unknown>): void {
+  const line = `${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, component: 'launcher', owner, ...extra, msg })}\n`;
+  process.stderr.write(line);
+  if (logFile) {
+    try {
+      fs.appendFileSync(logFile, line); // the aggregator is gone: nobody else writes the file now
+    } catch {
+      // no log folder: stderr has it
+    }
+  }
+}
+
+// The aggregator is gone (or has stopped us): stop every run, sweep, exit.
+process.on('disconnect', () => {
+  const left = [...runs.values()];
+  const groups = left.flatMap((r) => (r.pid === undefined ? [] : [r.pid]));
+  for (const r of left) r.abort.abort();
+  const finish = () => {
+    killAllGroups('SIGKILL');
+    const strays = sweepStrays();
+    const owned = owner ? findOwned((o) => o === owner) : [];
+    killOwned(owned);
+    const killed = [...strays, ...owned.map((p) => p.pid)];
+    if (groups.length > 0 || killed.length > 0) report('aggregator gone: killed its scripts', { groups, strays: killed });
+    process.exit(0);
+  };
+  // Each aborted run settles once its group is dead (SIGKILL after timeout.kill at the latest);
+  // the timer is the backstop should one not.
+  const backstop = setTimeout(finish, 2 * killMs + 1000);
+  void Promise.allSettled(left.map((r) => r.done)).then(() => {
+    clearTimeout(backstop);
+    finish();
+  });
+});
+
+// Started without a channel (by hand): nothing to do.
+if (!process.connected) process.exit(2);
+reply({ t: 'ready' });
