@@ -126,9 +126,9 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : (s[Math.floor((s.length - 1) / 2)] as number);
 };
 
-/** Live processes carrying the server's run tag (src/strays.ts): its scripts and their children. */
+/** Live processes carrying the server's owner tag (src/orphans.ts): its scripts and their children. */
 function scriptsOf(pid: number): number[] {
-  const needle = `AGGREGATOR_RUN=${pid}.`;
+  const needle = `AGGREGATOR_OWNER=${pid}.`;
   const out: number[] = [];
   for (const e of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
