@@ -196,6 +196,8 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   stats.sessionOpened();
   deps.sessions.set(session, actor);
   const started = performance.now();
+  // The request's faulty fields (aggregator.fields.faulty), for the log line at the end.
+  let request: JsonObject | undefined;
   actor.subscribe({
     complete: () => {
       stopAllTasks();
@@ -203,7 +205,8 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       const snap = actor.getSnapshot();
       const error = cutOff ? 'E_SESSION_CLOSED' : snap.context.error;
       stats.sessionEnded(error);
-      log.info({ state: snap.value, error, ms: Math.round(performance.now() - started) }, 'session ended');
+      // One INFO line per search (each line costs the server about 0.1 ms under load).
+      log.info({ request: request && { ...request }, state: snap.value, error, ms: Math.round(performance.now() - started) }, 'session ended');
     },
     error: (err) => {
       // A bug in the machine: never leave the socket, the scripts or the counters hanging.
@@ -224,7 +227,8 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       }
       const res = parseRequest(String(data), config.fields);
       if (res.ok) {
-        log.info({ request: { ...res.params } }, 'search request');
+        request = res.params;
+        log.debug({ request: { ...res.params } }, 'search request');
         actor.send({ type: 'REQUEST', request: res.request, params: res.params });
       } else {
         actor.send(res.params ? { type: 'BAD_REQUEST', code: res.code, params: res.params } : { type: 'BAD_REQUEST', code: res.code });
