@@ -5,7 +5,7 @@ import type { WebSocket } from 'ws';
 import { type SessionActor, sessionMachine } from '../machines/session.js';
 import { type TaskInput, type TaskReport, taskMachine } from '../machines/task.js';
 import type { ErrorCode } from './errors.js';
-import { type Frame, type TaskMeta, itemFrameText } from './frames.js';
+import { type Frame, type TaskKind, type TaskMeta, itemFrameText } from './frames.js';
 import type { JsonObject } from './json.js';
 import type { Logger } from './logger.js';
 import { type ScriptDeps, type TaskHost, scriptActor } from './script-actor.js';
@@ -67,6 +67,8 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   const log = deps.log.child({ session });
   const { config, stats } = deps;
   const running = new Set<number>();
+  // Tasks announced (PENDING) and not yet ended, with their kind: a failing machine closes them.
+  const open = new Map<number, TaskKind>();
   let gone = false;
   // Cut off for not reading: the search may still reach `done` in the same step (its last
   // frames went nowhere), but for the counters and the log the browser is gone (SPEC 8).
@@ -119,8 +121,11 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   };
   const account = (frame: Frame) => {
     if (frame._task === 'SESSION' || frame._id === undefined) return;
-    if (frame._status === 'PENDING') stats.taskQueued();
-    else if (frame._status === 'SUCCESS' || frame._status === 'ERROR') {
+    if (frame._status === 'PENDING') {
+      open.set(frame._id, frame._task);
+      stats.taskQueued();
+    } else if (frame._status === 'SUCCESS' || frame._status === 'ERROR') {
+      if (!open.delete(frame._id)) return;
       stats.taskEnded(frame._task, running.delete(frame._id), frame._error as ErrorCode | undefined);
     }
   };
@@ -212,6 +217,8 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       // A bug in the machine: never leave the socket, the scripts or the counters hanging.
       stopAllTasks();
       deps.sessions.delete(session);
+      for (const [id, kind] of open) stats.taskEnded(kind, running.delete(id), 'E_UNKNOWN');
+      open.clear();
       stats.sessionEnded('E_UNKNOWN');
       log.error({ err }, 'session machine failed');
       if (socket.readyState === socket.OPEN) socket.close(1011, 'E_UNKNOWN');
