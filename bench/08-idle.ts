@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { search } from './lib/client.js';
 import { runWorkers } from './lib/load.js';
-import { ROOT, cleanEnv, procKb, sleep, startAggregator, stopChild } from './lib/procs.js';
+import { ROOT, childPids, cleanEnv, procKb, sleep, startAggregator, stopChild } from './lib/procs.js';
 import type { Mode, Result, Scenario } from './lib/types.js';
 
 const PLAN = {
@@ -38,21 +38,8 @@ async function idleKb(code: string, settleMs: number): Promise<number> {
 
 /** RSS of the server's own child processes (the script launcher), in KB. */
 function childrenKb(pid: number): { kb: number; count: number } {
-  let kb = 0;
-  let count = 0;
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid !== pid) continue;
-      kb += procKb(Number(entry), 'VmRSS');
-      count++;
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return { kb, count };
+  const pids = childPids(pid);
+  return { kb: pids.reduce((kb, c) => kb + procKb(c, 'VmRSS'), 0), count: pids.length };
 }
 
 export const scenario: Scenario = {
