@@ -3,7 +3,6 @@
 // For the reader: the same for an empty server on the same web stack, the server's helper
 // process, and its RSS after it served some searches and went idle again.
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import { search } from './lib/client.js';
 import { runWorkers } from './lib/load.js';
 import { ROOT, childPids, cleanEnv, procKb, sleep, startAggregator, stopChild } from './lib/procs.js';
