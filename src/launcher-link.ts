@@ -6,8 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { LauncherReply, LauncherRequest } from './launcher-protocol.js';
-import { launcherArgs } from './launcher-protocol.js';
+import { type LauncherReply, type LauncherRequest, launcherArgs } from './launcher-protocol.js';
 import type { Logger } from './logger.js';
 import { OWNER_ENV, findOwned, killOwned, ownerTag } from './orphans.js';
 import { killGroup } from './process-groups.js';
