@@ -37,6 +37,8 @@ export interface Launcher {
   readonly pid: number | undefined;
   /** Runs handed over and not yet done. */
   readonly running: number;
+  /** Times a launcher died or was killed as wedged while the aggregator ran (for /metrics). */
+  readonly deaths: number;
   /** Ends the link; the launcher stops what is left and exits. */
   stop(): void;
 }
@@ -78,7 +80,8 @@ export function startLauncher(opts: LauncherOptions): Launcher {
   const program = opts.program ?? launcherProgram();
   const owner = opts.owner ?? ownerTag(`in-process-${++launcherSeq}`);
   const pending = new Map<number, Pending>();
-  const deaths: number[] = [];
+  const deaths: number[] = []; // within DEATH_WINDOW_MS
+  let deathsTotal = 0;
   let child: ChildProcess | undefined;
   // Requests wait here until the launcher says it listens.
   let waiting: LauncherRequest[] | undefined;
@@ -139,6 +142,7 @@ export function startLauncher(opts: LauncherOptions): Launcher {
     killOwned(findOwned((o) => o === owner));
     if (!stopped) {
       deaths.push(Date.now());
+      deathsTotal++;
       opts.log.error({ code, signal, runs: lost.length }, 'script launcher died: its scripts were killed and fail; a new one starts with the next script');
     }
     for (const [id, p] of lost) {
@@ -212,6 +216,9 @@ export function startLauncher(opts: LauncherOptions): Launcher {
     },
     get running() {
       return pending.size;
+    },
+    get deaths() {
+      return deathsTotal;
     },
     stop() {
       if (stopped) return;

@@ -15,6 +15,7 @@ const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30]
 export interface MetricsSource {
   readonly stats: { toJSON(): StatsJson; readonly listeners: StatsListener[] };
   readonly pool: { readonly queued: number };
+  readonly launcher: { readonly deaths: number };
   readonly instance: string;
 }
 
@@ -59,6 +60,15 @@ export function createMetrics(src: MetricsSource): Registry {
     registers,
     collect() {
       this.set(src.pool.queued);
+    },
+  });
+  new Counter({
+    name: `${METRIC_PREFIX}launcher_deaths_total`,
+    help: 'Times the script launcher process died or was killed as wedged (its running scripts failed)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(src.launcher.deaths);
     },
   });
   for (const [name, help, figure] of STATS_COUNTERS) {

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { type AnyFrame, ROOT, demoRequest, invariantViolations, search, startServer } from './helpers/harness.js';
+import { type AnyFrame, ROOT, demoRequest, invariantViolations, search, startServer, waitFor } from './helpers/harness.js';
 
 interface Sample {
   name: string;
@@ -126,6 +126,21 @@ t.test('each app has its own registry: a second app starts and counts on its own
   const sb = (await scrape(b.httpBase)).samples;
   t.equal(value(sa, 'aggregator_sessions_started_total', { instance: 'a' }), 1);
   t.equal(value(sb, 'aggregator_sessions_started_total', { instance: 'b' }), 0);
+});
+
+t.test('aggregator_launcher_deaths_total counts a killed launcher', async (t) => {
+  const srv = await startServer({});
+  t.teardown(async () => {
+    await srv.close();
+    fs.rmSync(srv.logDir, { recursive: true, force: true });
+  });
+  t.equal(value((await scrape(srv.httpBase)).samples, 'aggregator_launcher_deaths_total'), 0);
+  const first = srv.agg.launcher.pid;
+  process.kill(first ?? -1, 'SIGKILL');
+  t.ok(await waitFor(() => srv.agg.launcher.pid !== first, 2000), 'noticed');
+  t.equal(value((await scrape(srv.httpBase)).samples, 'aggregator_launcher_deaths_total'), 1);
+  const res = await search(srv.wsBase, demoRequest('normal'));
+  t.equal(res.frames.at(-1)?._status, 'SUCCESS', 'the next search starts a new launcher and succeeds');
 });
 
 t.test('docs/monitoring.md lists every aggregator_ metric the server exposes', async (t) => {
