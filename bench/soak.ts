@@ -88,8 +88,8 @@ export interface Sample {
   /** V8 heap in use (from /metrics), to tell a leak from garbage not yet collected. */
   heapMb: number;
   fds: number;
-  /** fds less one socket per open session and two pipes (stdout, stderr) per running script:
-   *  the part that does not follow the load, which is what a leak would grow. */
+  /** fds less one socket per open session: the part that does not follow the load, which is
+   *  what a leak would grow (the scripts' pipes are held by the launcher, not the server). */
   fdsBase: number;
   scripts: number;
   sessionAlive: number;
@@ -379,7 +379,7 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakS
       rssMb: rssBytes(srv.pid) / 2 ** 20,
       heapMb,
       fds,
-      fdsBase: fds - Number(s.sessionAlive) - 2 * Number(s.poolBusy),
+      fdsBase: fds - Number(s.sessionAlive),
       scripts: scriptsOf(srv.pid).length,
       sessionAlive: Number(s.sessionAlive),
       poolBusy: Number(s.poolBusy),
@@ -445,8 +445,8 @@ export async function runSoak(partial: Partial<SoakOptions> = {}): Promise<SoakS
   const leftAfterExit = scriptsOf(pid).length;
 
   // Flatness: the median of the first fifth after warm-up against the median of the last fifth.
-  // Descriptors are judged without those of the sessions and scripts open at that moment (they
-  // follow the load, not a leak); at rest they are compared exactly.
+  // Descriptors are judged without those of the sessions open at that moment (they follow the
+  // load, not a leak); at rest they are compared exactly.
   const judged = samples.filter((s) => s.t >= o.warmupSeconds && s.t <= o.seconds);
   const win = Math.max(5, Math.floor(judged.length / 5));
   const first = judged.slice(0, win);
