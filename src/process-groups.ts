@@ -4,25 +4,12 @@
 
 const live = new Set<number>();
 
-/** Observers of the live set (src/guardian-link.ts tells a guardian process about each group). */
-export type GroupListener = (change: 'added' | 'removed', pgid: number) => void;
-const listeners = new Set<GroupListener>();
-
-/** Calls `fn` on every change from now on; returns the unsubscribe function. */
-export function onGroupChange(fn: GroupListener): () => void {
-  listeners.add(fn);
-  return () => listeners.delete(fn);
-}
-
 export function trackGroup(pgid: number): void {
-  if (live.has(pgid)) return;
   live.add(pgid);
-  for (const fn of listeners) fn('added', pgid);
 }
 
 export function untrackGroup(pgid: number): void {
-  if (!live.delete(pgid)) return;
-  for (const fn of listeners) fn('removed', pgid);
+  live.delete(pgid);
 }
 
 /** Signals the whole group; false when it no longer exists. */
@@ -33,10 +20,6 @@ export function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
   } catch {
     return false;
   }
-}
-
-export function liveGroups(): number[] {
-  return [...live];
 }
 
 export function killAllGroups(signal: NodeJS.Signals): number {
