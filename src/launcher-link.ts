@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type LauncherReply, type LauncherRequest, launcherArgs } from './launcher-protocol.js';
+import { type LauncherReply, type LauncherRequest, launcherArgs, runRequest } from './launcher-protocol.js';
 import type { Logger } from './logger.js';
 import { OWNER_ENV, findOwned, killOwned, ownerTag } from './orphans.js';
 import { killGroup } from './process-groups.js';
@@ -194,17 +194,7 @@ export function startLauncher(opts: LauncherOptions): Launcher {
       pending.set(id, { opts: o, started: performance.now(), resolve, onAbort, deadline });
       if (pending.size === 1) hold(c, true);
       o.signal?.addEventListener('abort', onAbort, { once: true });
-      send(c, {
-        t: 'run',
-        id,
-        command: o.command,
-        input: o.input,
-        timeoutMs: o.timeoutMs,
-        killAfterMs: o.killAfterMs,
-        maxOutputBytes: o.maxOutputBytes,
-        maxStderrBytes: o.maxStderrBytes,
-        env: o.env,
-      });
+      send(c, runRequest(id, o));
     });
   };
 

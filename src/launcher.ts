@@ -44,12 +44,7 @@ function start(req: RunRequest): void {
   const run: Run = { abort, done: Promise.resolve() };
   runs.set(id, run);
   run.done = runScript({
-    command: req.command,
-    input: req.input,
-    timeoutMs: req.timeoutMs,
-    killAfterMs: req.killAfterMs,
-    maxOutputBytes: req.maxOutputBytes,
-    maxStderrBytes: req.maxStderrBytes,
+    ...req,
     // Every script carries the aggregator's tag: after a crash the next start finds what is left.
     baseEnv,
     env: owner ? { ...req.env, [OWNER_ENV]: owner } : req.env,

@@ -1,5 +1,5 @@
 // Every script runs as the leader of its own process group. This registry knows the live
-// groups so a task, a shutdown or an exiting aggregator can kill whole groups, grandchildren
+// groups so an exiting launcher (src/launcher.ts) can kill whole groups, grandchildren
 // included (Node kills nothing of a detached child's group on its own).
 
 const live = new Set<number>();
