@@ -16,6 +16,7 @@ import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
 import { invariantViolations, type AnyFrame } from '../test/helpers/harness.js';
+import { findTagged, parseOwner } from '../src/processes/reaper.js';
 import { fdCount, rssBytes } from '../test/helpers/procs.js';
 import { type AggregatorProcess, freePort, sleep, startAggregator } from './lib/procs.js';
 
@@ -126,22 +127,9 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : (s[Math.floor((s.length - 1) / 2)] as number);
 };
 
-/** Live processes carrying the server's owner tag (src/orphans.ts): its scripts and their children. */
+/** Live processes carrying the server's owner tag (src/processes/reaper.ts): its scripts and their children. */
 function scriptsOf(pid: number): number[] {
-  const needle = `AGGREGATOR_OWNER=${pid}.`;
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const env = fs.readFileSync(`/proc/${e}/environ`, 'latin1');
-      if (!env.startsWith(needle) && !env.includes(`\0${needle}`)) continue;
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'latin1');
-      if (stat[stat.lastIndexOf(')') + 2] !== 'Z') out.push(Number(e));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return out;
+  return findTagged((owner) => parseOwner(owner).pid === pid).map((p) => p.pid);
 }
 
 const TCP_STATES: Record<string, string> = { '01': 'ESTABLISHED', '06': 'TIME_WAIT', '08': 'CLOSE_WAIT', '0A': 'LISTEN', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '09': 'LAST_ACK' };

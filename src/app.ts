@@ -9,7 +9,7 @@ import type { Config } from './config-types.js';
 import { registerDebug } from './debug.js';
 import { openEcho } from './echo.js';
 import { HEARTBEAT_MS, startHeartbeat } from './heartbeat.js';
-import { type Launcher, startLauncher } from './launcher-link.js';
+import { type Launcher, startLauncher } from './processes/link.js';
 import type { Logger } from './logger.js';
 import { createMetrics, registerMetrics } from './metrics.js';
 import { Pool } from './pool.js';

@@ -7,7 +7,7 @@ import type { ErrorCode } from './errors.js';
 import { type JsonObject, isObject, parseJson } from './json.js';
 import type { Logger } from './logger.js';
 import type { Pool } from './pool.js';
-import type { RunScript } from './runner.js';
+import type { RunScript } from './processes/protocol.js';
 
 export interface EchoDeps {
   readonly config: Config;
@@ -49,7 +49,7 @@ export function openEcho(socket: WebSocket, query: Record<string, string>, deps:
           log.info({ code: res.code, reason: res.reason }, 'echo script failed');
           return fail(res.code);
         }
-        const parsed = parseJson(res.stdout);
+        const parsed = parseJson(res.stdout.toString('utf8'));
         if (!parsed) {
           log.info('echo script answered with something that is not JSON');
           return fail('E_SCRIPT_ERROR');

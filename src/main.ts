@@ -4,7 +4,7 @@ import path from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { LOG_FILE, createLogger } from './logger.js';
-import { ownerTag, reapOrphans } from './orphans.js';
+import { ownerTag, reapOrphans } from './processes/reaper.js';
 
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;

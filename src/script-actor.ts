@@ -11,7 +11,7 @@ import type { Stats } from './stats.js';
 import { parseItems, parseSuppliers } from './translate.js';
 import type { ScriptEvent, TaskInput, TaskResult } from '../machines/task.js';
 import type { TaskKind } from './frames.js';
-import type { RunResult, RunScript } from './runner.js';
+import type { RunResult, RunScript } from './processes/protocol.js';
 
 export interface ScriptDeps {
   readonly config: Config;
@@ -24,11 +24,12 @@ export interface ScriptDeps {
 
 export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fields']): TaskResult {
   if (!run.ok) return { ok: false, code: run.code };
+  const stdout = run.stdout.toString('utf8');
   if (kind === 'SUPPLIERS') {
-    const res = parseSuppliers(run.stdout, fields.suppliers);
+    const res = parseSuppliers(stdout, fields.suppliers);
     return res.ok ? { ok: true, items: [], suppliers: res.suppliers } : res;
   }
-  return parseItems(run.stdout, fields);
+  return parseItems(stdout, fields);
 }
 
 /** The session a task belongs to, and its logger. */

@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import pino from 'pino';
 import t, { type Test } from 'tap';
 import type { Command } from '../src/command.js';
-import { type Launcher, startLauncher } from '../src/launcher-link.js';
-import { OWNER_ENV, ownerTag } from '../src/orphans.js';
-import type { RunOptions, RunResult } from '../src/runner.js';
-import { processesMatching, waitFor } from './helpers/harness.js';
+import { type Launcher, startLauncher } from '../src/processes/link.js';
+import type { RunOptions } from '../src/processes/protocol.js';
+import { TAG_ENV, ownerTag, parseTag } from '../src/processes/reaper.js';
+import { type TextRunResult, asText, processesMatching, waitFor } from './helpers/harness.js';
 
 const silent = pino({ level: 'silent' });
 const owner = ownerTag(`/tmp/launcher-test-${process.pid}`);
@@ -25,8 +25,8 @@ function launcherFor(t: Test, extra: { owner?: string } = {}): Launcher {
   return l;
 }
 
-function run(l: Launcher, opts: Partial<RunOptions> & { command: Command }): Promise<RunResult> {
-  return l.run({ ...base, ...opts });
+async function run(l: Launcher, opts: Partial<RunOptions> & { command: Command }): Promise<TextRunResult> {
+  return asText(await l.run({ ...base, ...opts }));
 }
 
 /** The `sleep` processes carrying the marker (the `sh -c` that started them carries it too). */
@@ -41,15 +41,22 @@ const sleeping = (m: string) =>
 
 const alive = (pid: number | undefined) => pid !== undefined && fs.existsSync(`/proc/${pid}`) && !/\) Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
 
-t.test('scripts carry the owner tag; the launcher itself does not', async (t) => {
-  process.env[OWNER_ENV] = 'inherited-by-mistake';
-  t.teardown(() => delete process.env[OWNER_ENV]);
+t.test("scripts carry the aggregator's tag, one run each; the launcher itself does not", async (t) => {
+  process.env[TAG_ENV] = 'inherited-by-mistake';
+  t.teardown(() => delete process.env[TAG_ENV]);
   const l = launcherFor(t, { owner });
-  const res = await run(l, { command: sh(`printf '%s' "$${OWNER_ENV}"`) });
-  t.ok(res.ok);
-  if (res.ok) t.equal(res.stdout, owner);
+  const tags: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const res = await run(l, { command: sh(`printf '%s' "$${TAG_ENV}"`) });
+    t.ok(res.ok);
+    if (res.ok) tags.push(res.stdout);
+  }
+  const parsed = tags.map(parseTag);
+  t.same(parsed.map((p) => p?.owner), [owner, owner], 'the owner is the aggregator');
+  t.match(parsed[0]?.run, new RegExp(`^${l.pid}\\.\\d+$`), 'the run is named by the launcher');
+  t.not(parsed[0]?.run, parsed[1]?.run, 'each run its own');
   const environ = fs.readFileSync(`/proc/${l.pid}/environ`, 'latin1');
-  t.notOk(environ.includes(`${OWNER_ENV}=`), 'an orphan sweep must never take the launcher for a script');
+  t.notOk(environ.includes(`${TAG_ENV}=`), 'an orphan sweep must never take the launcher for a script');
 });
 
 t.test('the launcher dies mid-run: the run fails, its processes are killed, the next run works', async (t) => {
@@ -116,7 +123,7 @@ t.test('a wedged launcher (stopped) is killed once a run is overdue; its runs en
 
 t.test('a launcher that keeps dying is not restarted without end', async (t) => {
   const l = launcherFor(t);
-  const results: RunResult[] = [];
+  const results: TextRunResult[] = [];
   for (let i = 0; i < 5; i++) {
     const m = marker();
     const pending = run(l, { command: sh(`sleep ${m}`) });

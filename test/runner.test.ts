@@ -1,4 +1,4 @@
-// runScript with real processes (SPEC 5), in this process and through the launcher process: stdin protocol, exit/signal/timeout mapping, the
+// runScript with real processes (docs/scripts.md), in this process and through the launcher process: stdin protocol, exit/signal/timeout mapping, the
 // stepped kill of the whole process group, stdout/stderr bounds, start failures, abort.
 // Fixtures are small sh scripts in test/fixtures/runner/; every long-lived process carries
 // a unique marker in its command line so the test can prove it is gone.
@@ -8,9 +8,10 @@ import path from 'node:path';
 import t from 'tap';
 import type { Command } from '../src/command.js';
 import pino from 'pino';
-import { startLauncher } from '../src/launcher-link.js';
-import { type RunLog, type RunOptions, type RunResult, type RunScript, runScript } from '../src/runner.js';
-import { FIXTURES, processesMatching, waitFor } from './helpers/harness.js';
+import { startLauncher } from '../src/processes/link.js';
+import type { RunLog, RunOptions, RunScript } from '../src/processes/protocol.js';
+import { runScript } from '../src/processes/runner.js';
+import { FIXTURES, type TextRunResult, asText, processesMatching, waitFor } from './helpers/harness.js';
 
 const DIR = path.join(FIXTURES, 'runner');
 // A clean clone may lose the executable bits; the runner execs the files directly.
@@ -39,7 +40,7 @@ async function leftOver(needle: string): Promise<number[]> {
 }
 
 /** The failure variant, or a thrown error (which fails the test) when the run succeeded. */
-function fail(res: RunResult): Extract<RunResult, { ok: false }> {
+function fail(res: TextRunResult): Extract<TextRunResult, { ok: false }> {
   if (res.ok) throw new Error(`expected a failure, got ok with stdout ${JSON.stringify(res.stdout.slice(0, 100))}`);
   return res;
 }
@@ -79,13 +80,13 @@ function fakeLog() {
 const launcher = startLauncher({ killMs: base.killAfterMs, log: pino({ level: 'silent' }) });
 t.teardown(() => launcher.stop());
 const IMPLEMENTATIONS: [string, RunScript][] = [
-  ['runScript in this process', runScript],
+  ['runScript in this process', (o) => runScript(o)],
   ['through the launcher process', launcher.run],
 ];
 
 for (const [name, impl] of IMPLEMENTATIONS) {
   t.test(name, async (t) => {
-    const run = (opts: Partial<RunOptions> & { command: Command }) => impl({ ...base, ...opts });
+    const run = async (opts: Partial<RunOptions> & { command: Command }) => asText(await impl({ ...base, ...opts }));
 
     t.test('success: stdin is exactly one JSON line + "\\n", then EOF', async (t) => {
       const input = JSON.stringify({ code: '3310', brand: 'ctr', nested: { a: [1, 2] }, s: 'ü €' });

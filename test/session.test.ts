@@ -9,7 +9,7 @@ import type { SessionActor } from '../machines/session.js';
 import { parseCommand } from '../src/command.js';
 import { loadConfig } from '../src/config.js';
 import { Pool } from '../src/pool.js';
-import type { RunOptions, RunResult } from '../src/runner.js';
+import type { RunOptions, RunResult } from '../src/processes/protocol.js';
 import { openSession } from '../src/session.js';
 import { Stats } from '../src/stats.js';
 import { waitFor } from './helpers/harness.js';
@@ -23,7 +23,7 @@ t.test('the session machine fails mid-search: 1011 E_UNKNOWN, tasks stopped, cou
   // Suppliers answer at once with three suppliers; items scripts never end unless aborted.
   const run = (o: RunOptions): Promise<RunResult> =>
     o.input.includes('"apikey"')
-      ? Promise.resolve({ ok: true, stdout: JSON.stringify({ suppliers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] }), pid: 1, durationMs: 1 })
+      ? Promise.resolve({ ok: true, stdout: Buffer.from(JSON.stringify({ suppliers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] })), pid: 1, durationMs: 1 })
       : new Promise((resolve) =>
           o.signal?.addEventListener('abort', () => {
             aborted.push(o.input);

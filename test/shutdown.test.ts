@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { LOG_FILE } from '../src/logger.js';
-import { findOwned } from '../src/orphans.js';
+import { findTagged } from '../src/processes/reaper.js';
 import {
   type SearchResult,
   demoRequest,
@@ -20,7 +20,7 @@ import { ROOT } from './helpers/harness.js';
 import { startReal, statsOf } from './helpers/real-process.js';
 
 /** Every process (scripts, their children) carrying this server's owner tag in its environment. */
-const ownedBy = (logDir: string) => findOwned((owner) => owner.endsWith(`@${logDir}`));
+const ownedBy = (logDir: string) => findTagged((owner) => owner.endsWith(`@${logDir}`));
 
 const KILL_S = 0.5;
 

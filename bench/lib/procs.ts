@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { livePids } from '../../src/processes/reaper.js';
 
 export const ROOT = PACKAGE_ROOT;
 export const PHP = '/usr/bin/php';
@@ -49,17 +50,7 @@ export function procCpuMs(pid: number): number {
 }
 /** pids of the direct children of `pid` (from /proc). */
 export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
+  return livePids((p) => p.stat()?.ppid === pid);
 }
 
 /** The server's script launcher (src/launcher.ts): its one child running node. */
@@ -89,17 +80,8 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 
 /** Live processes carrying this run's mark in their environment (zombies excluded). */
 export function markedProcesses(): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      if (/\) Z /.test(fs.readFileSync(`/proc/${entry}/stat`, 'utf8'))) continue;
-      if (fs.readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(RUN_MARK)) out.push(Number(entry));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return out;
+  const [name = '', value = ''] = RUN_MARK.split('=');
+  return livePids((p) => p.env(name) === value);
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

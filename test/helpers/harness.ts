@@ -9,7 +9,9 @@ import { type Aggregator, type AppOptions, buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
+import { livePids } from '../../src/processes/reaper.js';
 import type { Frame } from '../../src/frames.js';
+import type { RunResult } from '../../src/processes/protocol.js';
 
 export const ROOT = PACKAGE_ROOT;
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -175,19 +177,7 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000
 
 /** pids of live processes whose command line contains `needle` (from /proc). */
 export function processesMatching(needle: string): number[] {
-  const out: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (/\) Z /.test(stat)) continue; // zombies are already dead
-      if (cmd.includes(needle) && Number(entry) !== process.pid) out.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out;
+  return livePids((p) => p.cmdline().includes(needle));
 }
 
 /** A loopback port that was free a moment ago, for programs that must be told their port. */
@@ -201,4 +191,11 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** A run's result with stdout as text, for comparing with what a fixture prints. */
+export type TextRunResult = Exclude<RunResult, { ok: true }> | (Omit<Extract<RunResult, { ok: true }>, 'stdout'> & { stdout: string });
+
+export function asText(res: RunResult): TextRunResult {
+  return res.ok ? { ...res, stdout: res.stdout.toString('utf8') } : res;
 }

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { livePids } from '../../src/processes/reaper.js';
 import { freePort, waitFor } from './harness.js';
 
 export { freePort };
@@ -13,17 +14,7 @@ export const NGINX = '/usr/sbin/nginx';
 
 
 function childrenOf(ppid: number): number[] {
-  const out: number[] = [];
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === ppid) out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+  return livePids((p) => p.stat()?.ppid === ppid);
 }
 
 export interface Nginx {

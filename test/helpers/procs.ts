@@ -1,9 +1,10 @@
-// /proc readings for the reliability tests and the soak: which processes carry a marker in
-// their environment (it survives setsid and exec, unlike a command line), a process's RSS and
-// open descriptors, and a forced GC for memory baselines.
+// /proc readings for the reliability tests and the soak (through the reaper's one scanner):
+// which processes carry a marker in their environment (it survives setsid and exec, unlike a
+// command line), a process's RSS and open descriptors, and a forced GC for memory baselines.
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { livePids } from '../../src/processes/reaper.js';
 
 function readOr(file: string, fallback = ''): string {
   try {
@@ -13,25 +14,12 @@ function readOr(file: string, fallback = ''): string {
   }
 }
 
-function pids(): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((e) => /^\d+$/.test(e))
-    .map(Number);
-}
-
-function isZombie(pid: number): boolean {
-  const stat = readOr(`/proc/${pid}/stat`);
-  return stat === '' || stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-}
-
 /** Live (non-zombie) pids whose environment holds exactly `entry` ("NAME=value"). */
 export function processesWithEnv(entry: string): number[] {
-  return pids().filter((pid) => {
-    if (pid === process.pid) return false;
-    const env = readOr(`/proc/${pid}/environ`);
-    return env.split('\0').includes(entry) && !isZombie(pid);
-  });
+  const at = entry.indexOf('=');
+  const name = entry.slice(0, at);
+  const value = entry.slice(at + 1);
+  return livePids((p) => p.env(name) === value);
 }
 
 /** SIGKILLs the given pids (test cleanup only: pids found by a unique marker). */

@@ -1,29 +1,37 @@
-// The aggregator's side of the script launcher (src/launcher.ts): start it, hand it every script
+// The aggregator's side of the script launcher (launcher.ts): start it, hand it every script
 // run, and turn its replies back into the runner's result. `run` has runScript's signature and
 // semantics (abort = stepped kill of the group, `cancelled` set), so callers do not know that
-// the fork happens in another process. If the launcher dies, its runs fail (E_SCRIPT_ERROR),
-// what it had started is killed, and the next run starts a new launcher.
+// the fork happens in another process. stdout arrives as bytes, chunk by chunk, and is joined
+// once when the run is done. If the launcher dies, its runs fail (E_SCRIPT_ERROR), what it had
+// started is killed, and the next run starts a new launcher.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { type LauncherReply, type LauncherRequest, launcherArgs, runRequest } from './launcher-protocol.js';
-import type { Logger } from './logger.js';
-import { OWNER_ENV, findOwned, killOwned, ownerTag } from './orphans.js';
-import { killGroup } from './process-groups.js';
-import type { RunOptions, RunResult, RunScript } from './runner.js';
+import type { Logger } from '../logger.js';
+import {
+  type LauncherReply,
+  type LauncherRequest,
+  type RunOptions,
+  type RunResult,
+  type RunScript,
+  cancelledBeforeStart,
+  launcherArgs,
+  runRequest,
+} from './protocol.js';
+import { TAG_ENV, killGroup, killOwner, ownerTag } from './reaper.js';
 
 export interface LauncherOptions {
   killMs: number;
   log: Logger;
   /**
-   * The aggregator's owner tag (src/orphans.ts), which scripts carry: what a dead launcher
-   * leaves is found by it. main.ts passes its own; otherwise each launcher gets one (tests run
+   * The aggregator's owner tag (reaper.ts), which scripts carry: what a dead launcher leaves
+   * is found by it. main.ts passes its own; otherwise each launcher gets one (tests run
    * several apps in one process).
    */
   owner?: string;
   /** Where the launcher reports, should the aggregator be gone. */
   logFile?: string;
-  /** Defaults to launcher.js beside this module, or dist/src/launcher.js when run from sources. */
+  /** Defaults to launcher.js beside this module, or dist/src/processes/launcher.js when run from sources. */
   program?: string;
   /** How long past a run's own limits a silent launcher is waited for (default 5 s). */
   answerGraceMs?: number;
@@ -52,11 +60,11 @@ export const LAUNCHER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1',
 const MAX_DEATHS = 5;
 const DEATH_WINDOW_MS = 60_000;
 
-/** launcher.js beside this module (dist/src/), else the built one when running from sources. */
+/** launcher.js beside this module (dist/src/processes/), else the built one when running from sources. */
 export function launcherProgram(): string {
   const beside = fileURLToPath(new URL('./launcher.js', import.meta.url));
   if (fs.existsSync(beside)) return beside;
-  const built = fileURLToPath(new URL('../dist/src/launcher.js', import.meta.url));
+  const built = fileURLToPath(new URL('../../dist/src/processes/launcher.js', import.meta.url));
   if (fs.existsSync(built)) return built;
   throw new Error(`script launcher not found at ${beside} or ${built}: run "npm run build" first`);
 }
@@ -65,6 +73,8 @@ interface Pending {
   opts: RunOptions;
   started: number;
   pid?: number;
+  /** stdout so far, unless the caller takes it chunk by chunk (opts.onStdout). */
+  out: Buffer[];
   resolve(result: RunResult): void;
   onAbort(): void;
   deadline: NodeJS.Timeout;
@@ -127,8 +137,14 @@ export function startLauncher(opts: LauncherOptions): Launcher {
     if (msg.t === 'started') {
       p.pid = msg.pid;
       p.opts.onSpawn?.(msg.pid);
+    } else if (msg.t === 'out') {
+      if (p.opts.onStdout) p.opts.onStdout(msg.chunk);
+      else p.out.push(msg.chunk);
     } else if (msg.t === 'log') p.opts.log?.[msg.level](msg.obj, msg.msg);
-    else if (msg.t === 'done') settle(msg.id, msg.result);
+    else if (msg.t === 'done') {
+      const { result } = msg;
+      settle(msg.id, result.ok ? { ...result, stdout: Buffer.concat(p.out) } : result);
+    }
   };
 
   const onDeath = (c: ChildProcess, code: number | null, signal: NodeJS.Signals | null) => {
@@ -139,7 +155,7 @@ export function startLauncher(opts: LauncherOptions): Launcher {
     if (stopped && lost.length === 0) return;
     // Its scripts are orphans now, and nobody will read their output: kill them.
     for (const [, p] of lost) if (p.pid !== undefined) killGroup(p.pid, 'SIGKILL');
-    killOwned(findOwned((o) => o === owner));
+    killOwner(owner);
     if (!stopped) {
       deaths.push(Date.now());
       deathsTotal++;
@@ -153,9 +169,11 @@ export function startLauncher(opts: LauncherOptions): Launcher {
 
   const launch = (): ChildProcess => {
     const env = { ...process.env };
-    delete env[OWNER_ENV]; // it is not one of our scripts: an orphan sweep must not kill it
+    delete env[TAG_ENV]; // it is not one of our scripts: an orphan sweep must not kill it
     const c: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? LAUNCHER_NODE_ARGS), program, ...launcherArgs(opts.killMs, owner, opts.logFile)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      // Buffers cross as bytes; JSON would turn each stdout chunk into an array of numbers.
+      serialization: 'advanced',
       detached: true, // own process group: a Ctrl-C to the aggregator's group does not reach it
       env,
     });
@@ -177,9 +195,7 @@ export function startLauncher(opts: LauncherOptions): Launcher {
   };
 
   const run: RunScript = (o) => {
-    if (o.signal?.aborted) {
-      return Promise.resolve({ ok: false, code: 'E_SCRIPT_ERROR', reason: 'cancelled before start', cancelled: true, durationMs: 0 });
-    }
+    if (o.signal?.aborted) return Promise.resolve(cancelledBeforeStart());
     const c = available();
     if (!c) return Promise.resolve({ ok: false, code: 'E_SCRIPT_START', reason: 'script launcher unavailable', cancelled: false, durationMs: 0 });
     const id = ++seq;
@@ -191,7 +207,7 @@ export function startLauncher(opts: LauncherOptions): Launcher {
         opts.log.error({ launcher: c.pid, task: o.env?.AGGREGATOR_TASK_ID }, 'script launcher did not answer in time: killing it');
         c.kill('SIGKILL');
       }, o.timeoutMs + 2 * o.killAfterMs + (opts.answerGraceMs ?? ANSWER_GRACE_MS));
-      pending.set(id, { opts: o, started: performance.now(), resolve, onAbort, deadline });
+      pending.set(id, { opts: o, started: performance.now(), out: [], resolve, onAbort, deadline });
       if (pending.size === 1) hold(c, true);
       o.signal?.addEventListener('abort', onAbort, { once: true });
       send(c, runRequest(id, o));

@@ -1,22 +1,20 @@
-// The script launcher: a small separate node process (dist/src/launcher.js) that starts every
-// script for the aggregator and watches over them. Why a process of its own: Node's spawn()
-// forks synchronously, and from the ~100 MB aggregator each fork stalled its event loop for
-// 5-8 ms under load (docs/performance.md), holding up handshakes and frames of every session;
-// from this small process a fork is cheaper, and the aggregator never waits for one.
+// The script launcher: a small separate node process (dist/src/processes/launcher.js) that
+// starts every script for the aggregator and watches over them. Why a process of its own:
+// Node's spawn() forks synchronously, and from the ~100 MB aggregator each fork stalled its
+// event loop for 5-8 ms under load (docs/performance.md), holding up handshakes and frames of
+// every session; from this small process a fork is cheaper, and the aggregator never waits.
 // It also outlives a SIGKILLed aggregator just long enough to kill its scripts: the IPC channel
 // closes however the aggregator dies (exit, crash, SIGKILL, OOM kill), and then every run is
 // stopped the runner's usual way (SIGTERM to the group, SIGKILL after timeout.kill), whatever
 // still carries the aggregator's owner tag is SIGKILLed, and the launcher exits.
 //
-// Usage (src/launcher-link.ts starts it with an IPC channel): node launcher.js KILL_MS OWNER [LOG_FILE]
+// Usage (link.ts starts it with an IPC channel): node launcher.js KILL_MS OWNER [LOG_FILE]
 // It ignores SIGTERM/SIGINT/SIGHUP: a Ctrl-C or a signal to the aggregator's group must not
 // take it down before the aggregator has ended its searches. It runs in its own process group.
 import fs from 'node:fs';
-import type { LauncherReply, LauncherRequest, RunRequest } from './launcher-protocol.js';
-import { OWNER_ENV, findOwned, killOwned } from './orphans.js';
-import { installExitKill, killAllGroups } from './process-groups.js';
+import type { LauncherReply, LauncherRequest, RunRequest } from './protocol.js';
+import { installExitKill, killAllGroups, killOwner, setTagOwner } from './reaper.js';
 import { runScript } from './runner.js';
-import { sweepStrays } from './strays.js';
 
 const killMs = Number(process.argv[2] ?? 1000);
 const owner = process.argv[3] ?? '';
@@ -24,6 +22,8 @@ const logFile = process.argv[4] ?? '';
 
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => {});
 installExitKill();
+// Every script carries the aggregator's tag: after a crash the next start finds what is left.
+if (owner) setTagOwner(owner);
 
 interface Run {
   abort: AbortController;
@@ -43,21 +43,24 @@ function start(req: RunRequest): void {
   const abort = new AbortController();
   const run: Run = { abort, done: Promise.resolve() };
   runs.set(id, run);
-  run.done = runScript({
-    ...req,
-    // Every script carries the aggregator's tag: after a crash the next start finds what is left.
-    baseEnv,
-    env: owner ? { ...req.env, [OWNER_ENV]: owner } : req.env,
-    signal: abort.signal,
-    onSpawn: (pid) => {
-      run.pid = pid;
-      reply({ t: 'started', id, pid });
+  const { t: _t, id: _id, ...spec } = req;
+  run.done = runScript(
+    {
+      ...spec,
+      signal: abort.signal,
+      onSpawn: (pid) => {
+        run.pid = pid;
+        reply({ t: 'started', id, pid });
+      },
+      // Bytes go on as they come: the launcher holds no script's answer.
+      onStdout: (chunk) => reply({ t: 'out', id, chunk }),
+      log: {
+        debug: (obj, msg) => reply({ t: 'log', id, level: 'debug', obj, msg }),
+        warn: (obj, msg) => reply({ t: 'log', id, level: 'warn', obj, msg }),
+      },
     },
-    log: {
-      debug: (obj, msg) => reply({ t: 'log', id, level: 'debug', obj, msg }),
-      warn: (obj, msg) => reply({ t: 'log', id, level: 'warn', obj, msg }),
-    },
-  })
+    { baseEnv },
+  )
     .catch((err: unknown) => ({ ok: false as const, code: 'E_SCRIPT_START' as const, reason: String(err), cancelled: false, durationMs: 0 }))
     .then((result) => {
       runs.delete(id);
@@ -90,10 +93,7 @@ process.on('disconnect', () => {
   for (const r of left) r.abort.abort();
   const finish = () => {
     killAllGroups('SIGKILL');
-    const strays = sweepStrays();
-    const owned = owner ? findOwned((o) => o === owner) : [];
-    killOwned(owned);
-    const killed = [...strays, ...owned.map((p) => p.pid)];
+    const killed = owner ? killOwner(owner) : [];
     if (groups.length > 0 || killed.length > 0) report('aggregator gone: killed its scripts', { groups, strays: killed });
     process.exit(0);
   };
