@@ -1,82 +1,140 @@
-// One search on one WebSocket (SPEC 3): awaiting-request → fetching-suppliers →
-// fetching-items → done, or rejected / failed / timed-out / closed / shut-down.
-// The machine decides which frames are sent and in which order; the effects themselves
-// (`send`, `sendItems`, `close`, `taskStarted`, `startTask`, `stopTask`) and the `task`
-// actor's script are provided by src/.
-import { type ActorRefFrom, assign, setup } from 'xstate';
-import type { ErrorCode } from '../src/errors.js';
+// One search on one WebSocket (docs/protocol.md): awaiting-request → searching (fetching
+// suppliers → fetching items) → done, or rejected / failed / timed-out / closed / shut-down.
+// The machine decides every frame, its order, and what happens to every task, and does none of
+// it itself:
+// - frames and the close are emitted events (`frame`, `items`, `close`) that src/session.ts
+//   writes to the socket;
+// - tasks are orders to the task host (`tasks`, provided by src/task-host.ts), the one actor
+//   that holds this session's task actors and reports TASK_STARTED / TASK_DONE back. It is
+//   invoked for the whole session, so the STOP orders of a final state reach it before XState
+//   stops it (and with it every task) as the session completes.
+import { type ActorRefFrom, assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
+import { type ErrorCode, NORMAL_CLOSE, closeCodeFor } from '../src/errors.js';
 import { type Frame, type TaskKind, type TaskMeta, sessionFrame, taskFrame } from '../src/frames.js';
 import type { JsonObject } from '../src/json.js';
-import { type TaskInput, type TaskReport, type TaskResult, taskMachine } from './task.js';
+import type { TaskResult } from './task.js';
+
+/** The session actor's systemId: its task host finds it by this name. */
+export const SESSION_SYSTEM_ID = 'session';
 
 export interface SessionInput {
   readonly session: string;
   readonly sessionTimeoutMs: number;
-  readonly queueTimeoutMs: number;
-/** aggregator.limit.tasks: tasks one session may create. */
+  /** aggregator.timeout.request: how long a new socket may take to send its request. */
+  readonly requestTimeoutMs: number;
+  /** aggregator.limit.tasks: tasks one session may create. */
   readonly taskLimit: number;
-/** aggregator.fields.info */
+  /** aggregator.fields.info */
   readonly infoField: string;
-/** Task ids are unique in the process, so the counter lives outside the session. */
-  readonly nextTaskId: () => number;
+  /** aggregator.script.suppliers-input: the request as it is, or wrapped as {"params": …}. */
+  readonly suppliersInput: 'request' | 'params';
 }
 
-export interface TaskRecord extends TaskMeta {
-  status: 'queued' | 'running';
+/** An unfinished task, as the frames need it. */
+export interface OpenTask extends TaskMeta {
+  readonly status: 'queued' | 'running';
 }
 
 export interface SessionContext extends SessionInput {
   request?: JsonObject;
-/** Request fields echoed as `_params` on errors (aggregator.fields.faulty). */
+  /** Request fields echoed as `_params` on errors (aggregator.fields.faulty). */
   params?: JsonObject;
   error?: ErrorCode;
-/** Unfinished tasks. Mutated in place: a search may hold thousands, and copying the map
-   *  on every event would make a big search quadratic. */
-  readonly open: Map<number, TaskRecord>;
+  /**
+   * Unfinished tasks by id, changed in place (inside assign actions only): a search may hold up
+   * to aggregator.limit.tasks of them, and a copy per event would make such a search quadratic
+   * (10,000 tasks: 50 million entry copies).
+   */
+  readonly open: Map<number, OpenTask>;
+  /** Tasks created so far, refused ones included (against aggregator.limit.tasks). */
   created: number;
 }
 
+/** A task the host is to run. */
+export interface TaskOrder {
+  readonly id: number;
+  readonly kind: TaskKind;
+  readonly stdin: string;
+  /** The supplier's `class`, for the per-supplier metrics. */
+  readonly supplier?: string;
+}
+
+/** What the machine tells its task host. */
+export type HostOrder =
+  | { type: 'QUEUE'; tasks: TaskOrder[] }
+  /** Over aggregator.limit.tasks: never run, ended at once with E_SCRIPT_CANCELLED. */
+  | { type: 'REFUSE'; tasks: Omit<TaskOrder, 'stdin'>[] }
+  /** The session ends them: queued ones are dropped, running ones killed. */
+  | { type: 'STOP'; tasks: { id: number; code: ErrorCode }[] };
+
+/** What the task host tells the machine. `childIds` name the tasks a result's suppliers become. */
+export type TaskReport = { type: 'TASK_STARTED'; id: number } | { type: 'TASK_DONE'; id: number; result: TaskResult; childIds: number[] };
+
 export type SessionEvent =
-  | { type: 'REQUEST'; request: JsonObject; params: JsonObject }
+  | { type: 'REQUEST'; request: JsonObject; params: JsonObject; taskId: number }
   | { type: 'BAD_REQUEST'; code: ErrorCode; params?: JsonObject }
   | { type: 'CLOSED' }
   | { type: 'SHUTDOWN' }
   | TaskReport;
 
-type Spec = { kind: TaskKind; stdin: string; supplier?: JsonObject; parent?: number };
+/** The machine's effects, for whoever holds the socket. */
+export type SessionEffect =
+  | { type: 'frame'; frame: Frame }
+  | { type: 'items'; task: TaskMeta; items: JsonObject[]; bytes: number }
+  | { type: 'close'; code: number; reason: string };
 
 function errorOf(context: SessionContext, code: ErrorCode) {
   return context.params ? { code, params: context.params } : { code };
 }
 
-function infoOf(supplier: JsonObject | undefined, field: string): TaskMeta['info'] {
-  if (!supplier || !Object.prototype.hasOwnProperty.call(supplier, field)) return undefined;
+function infoOf(supplier: JsonObject, field: string): TaskMeta['info'] {
+  if (!Object.prototype.hasOwnProperty.call(supplier, field)) return undefined;
   const value = supplier[field];
   return value === undefined ? undefined : { value };
 }
 
-// Placeholder for a step implemented below (its effects must be declared first to be typed).
-const step = (_args: unknown, _params: undefined): void => {};
+const supplierName = (supplier: JsonObject): string | undefined => (typeof supplier.class === 'string' ? supplier.class : undefined);
 
-const base = setup({
+interface NewTask {
+  meta: TaskMeta;
+  order: TaskOrder;
+}
+
+/** The tasks an event creates: the SUPPLIERS task of a request, or an ITEMS task per supplier of a result. */
+function newTasks(context: SessionContext, event: SessionEvent): NewTask[] {
+  const { session } = context;
+  if (event.type === 'REQUEST') {
+    const stdin = JSON.stringify(context.suppliersInput === 'params' ? { params: event.request } : event.request);
+    const meta: TaskMeta = { session, id: event.taskId, kind: 'SUPPLIERS' };
+    return [{ meta, order: { id: event.taskId, kind: 'SUPPLIERS', stdin } }];
+  }
+  if (event.type !== 'TASK_DONE' || !event.result.ok) return [];
+  const parentTask = context.open.get(event.id);
+  // Analogs (an ITEMS task's suppliers) name their parent; the suppliers step's tasks do not.
+  const parent = parentTask?.kind === 'ITEMS' ? parentTask.id : undefined;
+  return event.result.suppliers.map((supplier, i) => {
+    const id = event.childIds[i] ?? -1;
+    const meta: TaskMeta = { session, id, kind: 'ITEMS', info: infoOf(supplier, context.infoField), parent };
+    return { meta, order: { id, kind: 'ITEMS', stdin: JSON.stringify(supplier), supplier: supplierName(supplier) } };
+  });
+}
+
+const metaOf = ({ status: _, ...meta }: OpenTask): TaskMeta => meta;
+
+export const sessionMachine = setup({
   types: {
     input: {} as SessionInput,
     context: {} as SessionContext,
     events: {} as SessionEvent,
+    emitted: {} as SessionEffect,
   },
-  actors: { task: taskMachine },
+  actors: {
+    // Provided by src/task-host.ts.
+    taskHost: fromCallback<HostOrder, { session: string }, TaskReport>(() => {
+      throw new Error('the task host must be provided');
+    }),
+  },
   actions: {
-    // Effects, provided by src/session.ts.
-    send: (_, _frame: Frame) => {},
-    sendItems: (_, _p: { task: TaskMeta; items: JsonObject[] }) => {},
-    close: (_, _p: { code: number; reason: string }) => {},
-    taskStarted: (_, _p: { id: number }) => {},
-    // Task actors. By default spawned children; src/session.ts runs them as root actors
-    // instead, since xstate copies a parent's children map on every spawn and stop, which
-    // makes a session of thousands of tasks quadratic.
-    startTask: (_, _p: TaskInput) => {},
-    stopTask: (_, _p: { id: number }) => {},
-
     keepRequest: assign({
       request: ({ event }) => (event.type === 'REQUEST' ? event.request : undefined),
       params: ({ event }) => (event.type === 'REQUEST' || event.type === 'BAD_REQUEST' ? event.params : undefined),
@@ -86,13 +144,97 @@ const base = setup({
     keepTaskError: assign({
       error: ({ event }) => (event.type === 'TASK_DONE' && !event.result.ok ? event.result.code : 'E_UNKNOWN'),
     }),
-    // Steps built from the effects above; implemented below with the typed enqueueActions.
-    markRunning: step,
-    sendReused: step,
-    spawnTasks: step,
-    finishTask: step,
-    endOpenTasks: step,
-    sendSessionEnd: step,
+    sendReused: emit(({ context }) => ({ type: 'frame' as const, frame: sessionFrame(context.session, errorOf(context, 'E_SESSION_REUSED')) })),
+
+    /** A request or a result created tasks: PENDING each (before the parent's end), then queued, or refused past the limit. */
+    queueTasks: enqueueActions(({ context, event, enqueue }) => {
+      const created = newTasks(context, event);
+      if (created.length === 0) return;
+      const room = Math.max(0, context.taskLimit - context.created);
+      const queued = created.slice(0, room);
+      const refused = created.slice(room);
+      enqueue.assign({
+        created: context.created + created.length,
+        open: ({ context: c }) => {
+          for (const t of queued) c.open.set(t.meta.id, { ...t.meta, status: 'queued' });
+          return c.open;
+        },
+      });
+      for (const t of queued) enqueue.emit({ type: 'frame', frame: taskFrame(t.meta, 'PENDING') });
+      for (const t of refused) {
+        enqueue.emit({ type: 'frame', frame: taskFrame(t.meta, 'PENDING') });
+        enqueue.emit({ type: 'frame', frame: taskFrame(t.meta, 'ERROR', errorOf(context, 'E_SCRIPT_CANCELLED')) });
+      }
+      if (queued.length > 0) enqueue.sendTo('tasks', { type: 'QUEUE', tasks: queued.map((t) => t.order) } satisfies HostOrder);
+      if (refused.length > 0) {
+        const tasks = refused.map(({ order: { stdin: _, ...rest } }) => rest);
+        enqueue.sendTo('tasks', { type: 'REFUSE', tasks } satisfies HostOrder);
+      }
+    }),
+
+    markRunning: assign({
+      open: ({ context, event }) => {
+        const task = event.type === 'TASK_STARTED' ? context.open.get(event.id) : undefined;
+        if (task) context.open.set(task.id, { ...task, status: 'running' });
+        return context.open;
+      },
+    }),
+
+    /** A task's items, in the script's order (the first of the three steps of a task's end). */
+    sendItems: enqueueActions(({ context, event, enqueue }) => {
+      const task = event.type === 'TASK_DONE' ? context.open.get(event.id) : undefined;
+      if (!task || event.type !== 'TASK_DONE' || !event.result.ok || event.result.items.length === 0) return;
+      enqueue.emit({ type: 'items', task: metaOf(task), items: event.result.items, bytes: event.result.bytes });
+    }),
+
+    /** A task ended by itself: its terminal frame (after its items and its children's PENDING frames). */
+    endTask: enqueueActions(({ context, event, enqueue }) => {
+      const task = event.type === 'TASK_DONE' ? context.open.get(event.id) : undefined;
+      if (!task || event.type !== 'TASK_DONE') return;
+      const meta = metaOf(task);
+      const { result } = event;
+      enqueue.assign({
+        open: ({ context: c }) => {
+          c.open.delete(task.id);
+          return c.open;
+        },
+      });
+      const end = result.ok ? taskFrame(meta, 'SUCCESS', undefined, result.cached === true) : taskFrame(meta, 'ERROR', errorOf(context, result.code));
+      enqueue.emit({ type: 'frame', frame: end });
+    }),
+
+    /** The session ends every unfinished task: queued ones are cancelled, running ones get the session's error. */
+    endOpenTasks: enqueueActions(({ context, enqueue }) => {
+      const open = [...context.open.values()];
+      // The order of docs/protocol.md: the queued tasks are removed (E_SCRIPT_CANCELLED), then the running ones killed.
+      const ordered = [...open.filter((t) => t.status === 'queued'), ...open.filter((t) => t.status === 'running')];
+      const stops = ordered.map((t) => ({ id: t.id, code: t.status === 'running' ? (context.error ?? 'E_UNKNOWN') : ('E_SCRIPT_CANCELLED' as ErrorCode) }));
+      if (stops.length > 0) enqueue.sendTo('tasks', { type: 'STOP', tasks: stops } satisfies HostOrder);
+      ordered.forEach((task, i) => {
+        const code = stops[i]?.code ?? 'E_UNKNOWN';
+        enqueue.emit({ type: 'frame', frame: taskFrame(metaOf(task), 'ERROR', errorOf(context, code)) });
+      });
+      enqueue.assign({
+        open: ({ context: c }) => {
+          c.open.clear();
+          return c.open;
+        },
+      });
+    }),
+
+    /** The last frame: SUCCESS, or ERROR with the session's error code. */
+    sendSessionEnd: emit(({ context }) => ({
+      type: 'frame' as const,
+      frame: context.error ? sessionFrame(context.session, errorOf(context, context.error)) : sessionFrame(context.session),
+    })),
+    /** A search that ran to its end: close 1000, the reason names its error if it failed (docs/protocol.md). */
+    closeNormally: emit(({ context }) => ({ type: 'close' as const, code: NORMAL_CLOSE, reason: context.error ?? '' })),
+    /** A search cut short: the close code of its error (docs/errors.md). */
+    close: emit(({ context }) => ({
+      type: 'close' as const,
+      code: context.error ? closeCodeFor(context.error) : NORMAL_CLOSE,
+      reason: context.error ?? '',
+    })),
   },
   guards: {
     taskSucceeded: ({ event }) => event.type === 'TASK_DONE' && event.result.ok,
@@ -101,88 +243,12 @@ const base = setup({
   },
   delays: {
     sessionTimeout: ({ context }) => context.sessionTimeoutMs,
+    requestTimeout: ({ context }) => context.requestTimeoutMs,
   },
-});
-
-const markRunning = base.enqueueActions(({ context, event, enqueue }) => {
-  if (event.type !== 'TASK_STARTED') return;
-  const task = context.open.get(event.id);
-  if (!task || task.status === 'running') return;
-  task.status = 'running';
-  enqueue({ type: 'taskStarted', params: { id: task.id } });
-});
-const sendReused = base.enqueueActions(({ context, enqueue }) => {
-  enqueue({ type: 'send', params: sessionFrame(context.session, errorOf(context, 'E_SESSION_REUSED')) });
-});
-
-/** Queues the tasks a finished step produced: PENDING each, before the parent's end. */
-const spawnTasks = base.enqueueActions(({ context, event, enqueue }) => {
-  const specs: Spec[] = [];
-  if (event.type === 'REQUEST') specs.push({ kind: 'SUPPLIERS', stdin: JSON.stringify(event.request) });
-  if (event.type === 'TASK_DONE' && event.result.ok) {
-    const parent = context.open.get(event.id);
-    const nested = parent?.kind === 'ITEMS' ? parent.id : undefined;
-    for (const supplier of event.result.suppliers)
-      specs.push({ kind: 'ITEMS', stdin: JSON.stringify(supplier), supplier, parent: nested });
-  }
-  for (const spec of specs) {
-    const id = context.nextTaskId();
-    const task: TaskRecord = {
-      session: context.session,
-      id,
-      kind: spec.kind,
-      info: spec.kind === 'ITEMS' ? infoOf(spec.supplier, context.infoField) : undefined,
-      parent: spec.parent,
-      status: 'queued',
-    };
-    enqueue({ type: 'send', params: taskFrame(task, 'PENDING') });
-    context.created++;
-    if (context.created > context.taskLimit) {
-      enqueue({ type: 'send', params: taskFrame(task, 'ERROR', errorOf(context, 'E_SCRIPT_CANCELLED')) });
-      continue;
-    }
-    context.open.set(id, task);
-    enqueue({ type: 'startTask', params: { id, kind: spec.kind, stdin: spec.stdin, queueTimeoutMs: context.queueTimeoutMs } });
-  }
-});
-
-/** A task ended: its items, its children's PENDING frames, then its own terminal frame. */
-const finishTask = base.enqueueActions(({ context, event, enqueue }) => {
-  if (event.type !== 'TASK_DONE') return;
-  const task = context.open.get(event.id);
-  if (!task) return;
-  const result: TaskResult = event.result;
-  if (result.ok && result.items.length > 0) enqueue({ type: 'sendItems', params: { task, items: result.items } });
-  if (result.ok) enqueue('spawnTasks');
-  enqueue(({ context: c }) => void c.open.delete(task.id));
-  enqueue({ type: 'stopTask', params: { id: task.id } });
-  enqueue({
-    type: 'send',
-    params: result.ok ? taskFrame(task, 'SUCCESS') : taskFrame(task, 'ERROR', errorOf(context, result.code)),
-  });
-});
-
-/** Ends every unfinished task: queued ones were cancelled, running ones get the session's error. */
-const endOpenTasks = base.enqueueActions(({ context, enqueue }) => {
-  const open = [...context.open.values()];
-  // SPEC 3.6 order: the queued tasks are removed (E_SCRIPT_CANCELLED), then the running ones killed.
-  const ordered = [...open.filter((t) => t.status === 'queued'), ...open.filter((t) => t.status === 'running')];
-  for (const task of ordered) {
-    enqueue({ type: 'stopTask', params: { id: task.id } });
-    const code = task.status === 'running' ? (context.error ?? 'E_UNKNOWN') : 'E_SCRIPT_CANCELLED';
-    enqueue({ type: 'send', params: taskFrame(task, 'ERROR', errorOf(context, code)) });
-  }
-  context.open.clear();
-});
-/** The last frame: SUCCESS, or ERROR with the session's error code. */
-const sendSessionEnd = base.enqueueActions(({ context, enqueue }) => {
-  const frame = context.error ? sessionFrame(context.session, errorOf(context, context.error)) : sessionFrame(context.session);
-  enqueue({ type: 'send', params: frame });
-});
-
-const chart = base.createMachine({
+}).createMachine({
   id: 'session',
   context: ({ input }) => ({ ...input, open: new Map(), created: 0 }),
+  invoke: { id: 'tasks', src: 'taskHost', input: ({ context }) => ({ session: context.session }) },
   initial: 'awaitingRequest',
   on: {
     CLOSED: '.closed',
@@ -190,8 +256,9 @@ const chart = base.createMachine({
   },
   states: {
     awaitingRequest: {
+      after: { requestTimeout: 'timedOut' },
       on: {
-        REQUEST: { target: 'searching', actions: ['keepRequest', 'spawnTasks'] },
+        REQUEST: { target: 'searching', actions: ['keepRequest', 'queueTasks'] },
         BAD_REQUEST: { target: 'rejected', actions: 'keepRequest' },
       },
     },
@@ -207,50 +274,32 @@ const chart = base.createMachine({
         fetchingSuppliers: {
           on: {
             TASK_DONE: [
-              { guard: 'taskSucceeded', target: 'fetchingItems', actions: 'finishTask' },
-              { guard: 'isOpenTask', target: '#session.failed', actions: ['keepTaskError', 'finishTask'] },
+              { guard: 'taskSucceeded', target: 'fetchingItems', actions: ['queueTasks', 'endTask'] },
+              { guard: 'isOpenTask', target: '#session.failed', actions: ['keepTaskError', 'endTask'] },
             ],
           },
         },
         fetchingItems: {
           always: { guard: 'noOpenTasks', target: '#session.done' },
           on: {
-            TASK_DONE: { actions: 'finishTask' },
+            // Its items, its children's PENDING frames, then its own end.
+            TASK_DONE: { guard: 'isOpenTask', actions: ['sendItems', 'queueTasks', 'endTask'] },
           },
         },
       },
     },
-    done: {
-      type: 'final',
-      entry: ['sendSessionEnd', { type: 'close', params: { code: 1000, reason: '' } }],
-    },
-    failed: {
-      type: 'final',
-      entry: ['sendSessionEnd', { type: 'close', params: ({ context }) => ({ code: 1000, reason: context.error ?? '' }) }],
-    },
-    rejected: {
-      type: 'final',
-      entry: ['sendSessionEnd', { type: 'close', params: ({ context }) => ({ code: 4400, reason: context.error ?? '' }) }],
-    },
+    done: { type: 'final', entry: ['sendSessionEnd', 'closeNormally'] },
+    failed: { type: 'final', entry: ['sendSessionEnd', 'closeNormally'] },
+    rejected: { type: 'final', entry: ['sendSessionEnd', 'close'] },
     timedOut: {
       type: 'final',
-      entry: [
-        { type: 'setError', params: { code: 'E_SESSION_TIMEOUT' } },
-        'endOpenTasks',
-        'sendSessionEnd',
-        { type: 'close', params: { code: 4408, reason: 'E_SESSION_TIMEOUT' } },
-      ],
+      entry: [{ type: 'setError', params: { code: 'E_SESSION_TIMEOUT' } }, 'endOpenTasks', 'sendSessionEnd', 'close'],
     },
     shutDown: {
       type: 'final',
-      entry: [
-        { type: 'setError', params: { code: 'E_SERVER_SHUTDOWN' } },
-        'endOpenTasks',
-        'sendSessionEnd',
-        { type: 'close', params: { code: 1001, reason: 'E_SERVER_SHUTDOWN' } },
-      ],
+      entry: [{ type: 'setError', params: { code: 'E_SERVER_SHUTDOWN' } }, 'endOpenTasks', 'sendSessionEnd', 'close'],
     },
-    // The browser is gone: nothing reaches it, but every task still ends (for /stats).
+    // The browser is gone: nothing reaches it, but every task still ends.
     closed: {
       type: 'final',
       entry: [{ type: 'setError', params: { code: 'E_SESSION_CLOSED' } }, 'endOpenTasks'],
@@ -258,19 +307,6 @@ const chart = base.createMachine({
   },
 });
 
-// Default task effects: each task a spawned child of the session (src/session.ts overrides
-// them). setup's enqueueActions types params as undefined, hence the casts; xstate passes them.
-const startTask = base.enqueueActions(({ enqueue }, params) => {
-  const input = params as unknown as TaskInput;
-  enqueue.spawnChild('task', { id: `task-${input.id}`, input });
-}) as unknown as (_: unknown, input: TaskInput) => void;
-const stopTask = base.enqueueActions(({ enqueue }, params) => {
-  enqueue.stopChild(`task-${(params as unknown as { id: number }).id}`);
-}) as unknown as (_: unknown, p: { id: number }) => void;
-
-export const sessionMachine = chart.provide({
-  actions: { markRunning, sendReused, spawnTasks, finishTask, endOpenTasks, sendSessionEnd, startTask, stopTask },
-});
-
+export type SessionLogic = typeof sessionMachine;
 export type SessionActor = ActorRefFrom<typeof sessionMachine>;
 export type SessionStateValue = ReturnType<SessionActor['getSnapshot']>['value'];

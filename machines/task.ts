@@ -1,62 +1,83 @@
 // One script task: queued in the shared pool → running → succeeded / failed, or cancelled
-// while still queued (aggregator.timeout.queue). The `script` actor is provided by src/: it
-// waits for a pool slot, runs the script and translates its stdout. Stopping this machine
-// stops that actor, which drops the queued job or kills the running process group.
-// Reports go through the `report` action: by default to the parent (a spawned child);
-// src/session.ts runs tasks as their own root actors and provides it.
-import { assign, fromCallback, sendParent, setup } from 'xstate';
+// while still queued (aggregator.timeout.queue). The `script` actor is provided by src/
+// (src/script-actor.ts): it waits for a pool slot, runs the script and translates its stdout.
+// The task's output is its result; whoever holds the task (src/task-host.ts) reads its state
+// and output. Stopping the task stops that actor, which drops the queued job or kills the
+// running process group.
+import { assign, fromCallback, setup } from 'xstate';
 import type { ErrorCode } from '../src/errors.js';
 import type { TaskKind } from '../src/frames.js';
 import type { JsonObject } from '../src/json.js';
 
-export type TaskResult = { ok: true; items: JsonObject[]; suppliers: JsonObject[] } | { ok: false; code: ErrorCode };
+export type TaskResult =
+  | {
+      ok: true;
+      items: JsonObject[];
+      suppliers: JsonObject[];
+      /** Bytes of the script's answer, from which the outbox estimates what its frames will take. */
+      bytes: number;
+      /** Answered from the items cache, not by a script run. */
+      cached?: boolean;
+    }
+  | { ok: false; code: ErrorCode };
 
-export interface TaskInput {
+export interface ScriptInput {
+  readonly session: string;
   readonly id: number;
   readonly kind: TaskKind;
   readonly stdin: string;
+  /** The supplier's name (its `class`), for the per-supplier metrics; absent for SUPPLIERS. */
+  readonly supplier?: string;
+}
+
+export interface TaskInput extends ScriptInput {
   /** 0 = a queued task waits as long as the session lets it. */
   readonly queueTimeoutMs: number;
 }
 
-export type ScriptEvent = { type: 'STARTED'; pid?: number } | { type: 'FINISHED'; result: TaskResult };
+export type ScriptEvent = { type: 'STARTED' } | { type: 'FINISHED'; result: TaskResult };
 
-/** Events a task sends to its session. */
-export type TaskReport = { type: 'TASK_STARTED'; id: number } | { type: 'TASK_DONE'; id: number; result: TaskResult };
+export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
 // setTimeout can't take more than 2^31-1 ms; a disabled queue timeout never fires anyway.
 const NEVER = 2 ** 31 - 1;
+const CANCELLED: TaskResult = { ok: false, code: 'E_SCRIPT_CANCELLED' };
 
 export const taskMachine = setup({
   types: {
     input: {} as TaskInput,
-    context: {} as TaskInput & { result?: TaskResult },
+    context: {} as { input: TaskInput; result?: TaskResult },
     events: {} as ScriptEvent,
+    output: {} as TaskResult,
   },
   actors: {
-    script: fromCallback<ScriptEvent, Pick<TaskInput, 'id' | 'kind' | 'stdin'>>(() => {
+    script: fromCallback<ScriptEvent, ScriptInput>(() => {
       throw new Error('the script actor must be provided');
     }),
   },
   delays: {
-    queueTimeout: ({ context }) => (context.queueTimeoutMs > 0 ? context.queueTimeoutMs : NEVER),
+    queueTimeout: ({ context }) => (context.input.queueTimeoutMs > 0 ? context.input.queueTimeoutMs : NEVER),
   },
   guards: {
-    queueTimeoutOn: ({ context }) => context.queueTimeoutMs > 0,
+    queueTimeoutOn: ({ context }) => context.input.queueTimeoutMs > 0,
     scriptSucceeded: ({ event }) => event.type === 'FINISHED' && event.result.ok,
   },
   actions: {
     keepResult: assign({ result: ({ event }) => (event.type === 'FINISHED' ? event.result : undefined) }),
-    report: sendParent((_, report: TaskReport) => report),
+    keepCancelled: assign({ result: CANCELLED }),
   },
 }).createMachine({
   id: 'task',
-  context: ({ input }) => ({ ...input }),
+  context: ({ input }) => ({ input }),
   invoke: {
     src: 'script',
-    input: ({ context }) => ({ id: context.id, kind: context.kind, stdin: context.stdin }),
+    input: ({ context }): ScriptInput => {
+      const { queueTimeoutMs: _, ...script } = context.input;
+      return script;
+    },
   },
   initial: 'queued',
+  output: ({ context }) => context.result ?? CANCELLED,
   states: {
     queued: {
       on: {
@@ -67,10 +88,9 @@ export const taskMachine = setup({
           { target: 'failed', actions: 'keepResult' },
         ],
       },
-      after: { queueTimeout: { guard: 'queueTimeoutOn', target: 'cancelled' } },
+      after: { queueTimeout: { guard: 'queueTimeoutOn', target: 'cancelled', actions: 'keepCancelled' } },
     },
     running: {
-      entry: { type: 'report', params: ({ context }): TaskReport => ({ type: 'TASK_STARTED', id: context.id }) },
       on: {
         FINISHED: [
           { guard: 'scriptSucceeded', target: 'succeeded', actions: 'keepResult' },
@@ -78,20 +98,8 @@ export const taskMachine = setup({
         ],
       },
     },
-    succeeded: {
-      type: 'final',
-      entry: { type: 'report', params: ({ context }): TaskReport => ({ type: 'TASK_DONE', id: context.id, result: context.result! }) },
-    },
-    failed: {
-      type: 'final',
-      entry: { type: 'report', params: ({ context }): TaskReport => ({ type: 'TASK_DONE', id: context.id, result: context.result! }) },
-    },
-    cancelled: {
-      type: 'final',
-      entry: {
-        type: 'report',
-        params: ({ context }): TaskReport => ({ type: 'TASK_DONE', id: context.id, result: { ok: false, code: 'E_SCRIPT_CANCELLED' } }),
-      },
-    },
+    succeeded: { type: 'final' },
+    failed: { type: 'final' },
+    cancelled: { type: 'final' },
   },
 });

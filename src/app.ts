@@ -3,11 +3,12 @@
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { SessionActor } from '../machines/session.js';
+import { type SessionActor, sessionMachine } from '../machines/session.js';
 import { parseCommand } from './command.js';
 import type { Config } from './config-types.js';
 import { registerDebug } from './debug.js';
 import { openEcho } from './echo.js';
+import { ERRORS } from './errors.js';
 import { HEARTBEAT_MS, startHeartbeat } from './heartbeat.js';
 import { type Launcher, startLauncher } from './processes/link.js';
 import type { Logger } from './logger.js';
@@ -16,6 +17,7 @@ import { Pool } from './pool.js';
 import { PUBLIC_DIR } from './paths.js';
 import { openSession } from './session.js';
 import { Stats } from './stats.js';
+import { TaskBoard, taskHost } from './task-host.js';
 
 export interface Aggregator {
   readonly app: FastifyInstance;
@@ -24,8 +26,10 @@ export interface Aggregator {
   readonly stats: Stats;
   readonly sessions: Map<string, SessionActor>;
   readonly log: Logger;
-  /** The process that starts the scripts (src/launcher.ts). */
+  /** The process that starts the scripts (src/processes/launcher.ts). */
   readonly launcher: Launcher;
+  /** Live task counts by task state (for /debug). */
+  readonly board: TaskBoard;
   /** Ends every search with E_SERVER_SHUTDOWN, kills every script group, closes the server. */
   shutdown(): Promise<void>;
 }
@@ -33,7 +37,7 @@ export interface Aggregator {
 export interface AppOptions {
   /** WebSocket ping interval (src/heartbeat.ts); not a config key, tests shorten it. */
   heartbeatMs?: number;
-  /** The aggregator's owner tag (src/orphans.ts), which its scripts carry; main.ts sets it. */
+  /** The aggregator's owner tag (src/processes/reaper.ts), which its scripts carry; main.ts sets it. */
   owner?: string;
   /** The log file the launcher writes to should the aggregator be gone (main.ts sets it). */
   logFile?: string;
@@ -49,6 +53,13 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   let shuttingDown = false;
   const launcher = startLauncher({ killMs: config.timeout.killMs, log, owner: options.owner, logFile: options.logFile });
   const run = launcher.run;
+  const nextTaskId = () => ++taskSeq;
+  const board = new TaskBoard();
+  // One session logic per app, with the app's task host: a provide()d machine has its own state
+  // nodes, which every session would carry if it were provided per session (about 20 KB each).
+  const logic = sessionMachine.provide({
+    actors: { taskHost: taskHost({ config, pool, stats, commands, run, log, nextTaskId, board }) },
+  });
 
   const app: FastifyInstance = Fastify({
     loggerInstance: log.child({ component: 'http' }) as FastifyBaseLogger,
@@ -81,15 +92,15 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
     }
   };
 
-  const debug = config.debug ? registerDebug(app, sessions) : undefined;
+  const debug = config.debug ? registerDebug(app, sessions, board) : undefined;
 
   app.get('/ws', { websocket: true, preValidation: checkOrigin }, (socket) => {
-    if (shuttingDown) return socket.close(1001, 'E_SERVER_SHUTDOWN');
+    if (shuttingDown) return socket.close(ERRORS.E_SERVER_SHUTDOWN.close, 'E_SERVER_SHUTDOWN');
     if (sessions.size >= config.limit.sessions) {
       log.warn({ limit: config.limit.sessions }, 'too many sessions');
-      return socket.close(1013, 'E_TOO_MANY_SESSIONS');
+      return socket.close(ERRORS.E_TOO_MANY_SESSIONS.close, 'E_TOO_MANY_SESSIONS');
     }
-    const actor = openSession(socket, { config, pool, stats, commands, run, log, sessions, nextTaskId: () => ++taskSeq });
+    const actor = openSession(socket, { config, stats, log, logic, sessions, nextTaskId });
     debug?.track(actor);
   });
 
@@ -115,10 +126,11 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
     sessions,
     log,
     launcher,
+    board,
     async shutdown() {
       shuttingDown = true;
       // Ending a session stops its tasks: each script's group gets SIGTERM, then SIGKILL after
-      // timeout.kill (src/runner.ts, in the launcher process).
+      // timeout.kill (src/processes/runner.ts, in the launcher process).
       for (const actor of sessions.values()) actor.send({ type: 'SHUTDOWN' });
       // Terminates echo sockets, whose scripts are killed the same way, waits for the scripts'
       // tasks to settle and stops the launcher (the onClose hook above).

@@ -22,12 +22,14 @@ export interface Config {
     suppliers: string;
     items: string;
     echo: string;
+    suppliersInput: 'request' | 'params';
   };
   timeout: {
     scriptMs: number;
     sessionMs: number;
     /** 0 = off. */
     queueMs: number;
+    requestMs: number;
     killMs: number;
   };
   pool: {

@@ -1,13 +1,17 @@
-// /debug (SPEC 7): the session state chart, read from the machine definition itself, and the
-// live sessions. Registered only when aggregator.debug is true. Shows states, task counts and
-// ids only: never a request value (no apikey), never supplier params.
+// /debug (docs/protocol.md, /debug): the session chart and the task chart, each read from its
+// machine definition itself, with live counts: sessions per state, tasks per state (the task
+// actors every session's task host holds), and each live session's state and tasks.
+// Registered only when aggregator.debug is true. Shows states, counts and ids only: never a
+// request value (no apikey), never supplier params.
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { AnyStateNode } from 'xstate';
 import { type SessionActor, sessionMachine } from '../machines/session.js';
+import { taskMachine } from '../machines/task.js';
 import { PUBLIC_DIR } from './paths.js';
+import type { TaskBoard } from './task-host.js';
 
 export interface ChartState {
   /** The state node id, e.g. `session.searching.fetchingItems`. */
@@ -31,11 +35,20 @@ export interface ChartTransition {
   guard?: string;
 }
 
+export interface ChartInvoke {
+  /** Where the actor lives: the state id (the machine's id for the whole machine). */
+  state: string;
+  id: string;
+  src: string;
+}
+
 export interface Chart {
   id: string;
   initial?: string;
   states: ChartState[];
   transitions: ChartTransition[];
+  /** Actors the machine invokes (the session's task host, the task's script). */
+  invokes: ChartInvoke[];
 }
 
 export interface DebugSession {
@@ -55,6 +68,8 @@ export interface DebugSessions {
   /** The oldest sessions first, at most MAX_LISTED. */
   sessions: DebugSession[];
   truncated: boolean;
+  /** Task actors in every session's task host, by task state id; ended ones by final state. */
+  tasks: { byState: Record<string, number>; ended: Record<string, number>; stopped: number };
 }
 
 const MAX_LISTED = 500;
@@ -84,7 +99,9 @@ function eventLabel(eventType: string, delay: unknown): string {
 export function chartOf(root: AnyStateNode): Chart {
   const states: ChartState[] = [];
   const transitions: ChartTransition[] = [];
+  const invokes: ChartInvoke[] = [];
   const visit = (node: AnyStateNode) => {
+    for (const inv of node.invoke) invokes.push({ state: node.id, id: inv.id, src: typeof inv.src === 'string' ? inv.src : (nameOf(inv.src) ?? 'inline') });
     const internal: string[] = [];
     const all = [...[...node.transitions.values()].flat(), ...(node.always ?? [])];
     for (const t of all) {
@@ -112,7 +129,7 @@ export function chartOf(root: AnyStateNode): Chart {
     for (const child of Object.values(node.states) as AnyStateNode[]) visit(child);
   };
   visit(root);
-  const chart: Chart = { id: root.id, states, transitions };
+  const chart: Chart = { id: root.id, states, transitions, invokes };
   const initial = root.initial.target[0];
   if (initial) chart.initial = initial.id;
   return chart;
@@ -144,8 +161,9 @@ export interface DebugView {
   snapshot(): DebugSessions;
 }
 
-export function createDebugView(sessions: Map<string, SessionActor>, root: AnyStateNode = sessionMachine.root): DebugView {
+export function createDebugView(sessions: Map<string, SessionActor>, board: TaskBoard, root: AnyStateNode = sessionMachine.root): DebugView {
   const chart = chartOf(root);
+  const taskId = (state: string) => `${taskMachine.id}.${state}`;
   const parents = new Map(chart.states.map((s) => [s.id, s.parent]));
   const startedAt = new WeakMap<SessionActor, number>();
   const ended: Record<string, number> = {};
@@ -188,7 +206,12 @@ export function createDebugView(sessions: Map<string, SessionActor>, root: AnySt
           tasks: { queued, running, created, finished: created - queued - running },
         });
       }
-      return { byState, ended: { ...ended }, total: sessions.size, sessions: list, truncated: sessions.size > list.length };
+      const tasks = {
+        byState: { [taskId('queued')]: board.live.queued, [taskId('running')]: board.live.running },
+        ended: { [taskId('succeeded')]: board.ended.succeeded, [taskId('failed')]: board.ended.failed, [taskId('cancelled')]: board.ended.cancelled },
+        stopped: board.ended.stopped,
+      };
+      return { byState, ended: { ...ended }, total: sessions.size, sessions: list, truncated: sessions.size > list.length, tasks };
     },
   };
 }
@@ -198,15 +221,17 @@ function sendFile(file: string, type: string) {
     reply.header('cache-control', 'no-cache').type(type).send(fs.createReadStream(file));
 }
 
-/** Adds /debug, /debug/machine, /debug/sessions and the page's assets. Call only when debug is on. */
-export function registerDebug(app: FastifyInstance, sessions: Map<string, SessionActor>): DebugView {
-  const view = createDebugView(sessions);
+/** Adds /debug, /debug/machine, /debug/task-machine, /debug/sessions and the page's assets. Call only when debug is on. */
+export function registerDebug(app: FastifyInstance, sessions: Map<string, SessionActor>, board: TaskBoard): DebugView {
+  const view = createDebugView(sessions, board);
   const chart = chartOf(sessionMachine.root);
+  const taskChart = chartOf(taskMachine.root);
   app.get('/debug', sendFile(path.join(DEBUG_DIR, 'index.html'), 'text/html; charset=utf-8'));
   app.get('/debug/debug.js', sendFile(path.join(DEBUG_DIR, 'debug.js'), 'text/javascript; charset=utf-8'));
   app.get('/debug/debug.css', sendFile(path.join(DEBUG_DIR, 'debug.css'), 'text/css; charset=utf-8'));
   app.get('/debug/elk.js', sendFile(ELK_BUNDLE, 'text/javascript; charset=utf-8'));
   app.get('/debug/machine', async () => chart);
+  app.get('/debug/task-machine', async () => taskChart);
   app.get('/debug/sessions', async (_req, reply) => reply.header('cache-control', 'no-store').send(view.snapshot()));
   return view;
 }

@@ -1,9 +1,10 @@
-// The proof-of-concept echo of SPEC 11: query parameters (or the first frame's JSON object)
-// go to the echo script; its answer comes back wrapped as {"aggregator": ...}.
+// The proof-of-concept echo (docs/protocol.md, Echo): query parameters (or the first frame's
+// JSON object) go to the echo script; its answer comes back wrapped as {"aggregator": ...}.
 import type { WebSocket } from 'ws';
 import type { Command } from './command.js';
 import type { Config } from './config-types.js';
-import type { ErrorCode } from './errors.js';
+import { type ErrorCode, NORMAL_CLOSE, closeCodeFor } from './errors.js';
+import { sessionFrame } from './frames.js';
 import { type JsonObject, isObject, parseJson } from './json.js';
 import type { Logger } from './logger.js';
 import type { Pool } from './pool.js';
@@ -24,10 +25,10 @@ export function openEcho(socket: WebSocket, query: Record<string, string>, deps:
   const log = deps.log.child({ session: id });
   const abort = new AbortController();
   let started = false;
-  const fail = (code: ErrorCode, close = 1000) => {
+  const fail = (code: ErrorCode) => {
     if (socket.readyState !== socket.OPEN) return;
-    socket.send(JSON.stringify({ _session: id, _task: 'SESSION', _status: 'ERROR', _error: code }));
-    socket.close(close, code);
+    socket.send(JSON.stringify(sessionFrame(id, { code })));
+    socket.close(closeCodeFor(code), code);
   };
   const run = (input: JsonObject) => {
     started = true;
@@ -56,7 +57,7 @@ export function openEcho(socket: WebSocket, query: Record<string, string>, deps:
         }
         if (socket.readyState !== socket.OPEN) return;
         socket.send(JSON.stringify({ aggregator: parsed.value }));
-        socket.close(1000, '');
+        socket.close(NORMAL_CLOSE, '');
       },
       abort.signal,
     );
@@ -70,8 +71,8 @@ export function openEcho(socket: WebSocket, query: Record<string, string>, deps:
   socket.on('message', (data, isBinary) => {
     if (started) return;
     const parsed = isBinary ? undefined : parseJson(String(data));
-    if (!parsed) return fail('E_REQUEST_JSON', 4400);
-    if (!isObject(parsed.value)) return fail('E_ILLEGAL_REQUEST', 4400);
+    if (!parsed) return fail('E_REQUEST_JSON');
+    if (!isObject(parsed.value)) return fail('E_ILLEGAL_REQUEST');
     run(parsed.value);
   });
 }

@@ -1,5 +1,6 @@
-// The one error catalogue: every code of SPEC section 4, what it means, and how the socket
-// is closed when the code ends a session. test/errors.test.ts checks it against the docs.
+// The one error catalogue: every error code, what it means, and how the socket is closed when
+// the code ends a session. Every close code the server sends comes from here.
+// test/errors.test.ts checks it against docs/errors.md.
 
 export interface ErrorInfo {
   /** What the code means, as the docs say it. */
@@ -35,12 +36,15 @@ export const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/** The close code of a search that ended well (or whose error belongs to a task step). */
+export const NORMAL_CLOSE = 1000;
+
 export const ERROR_CODES = Object.keys(ERRORS) as ErrorCode[];
 
 /** Close code for a session that ends with `code` (1000 when the error belongs to a task step). */
 export function closeCodeFor(code: ErrorCode): number {
   const info: ErrorInfo = ERRORS[code];
-  return info.close ?? 1000;
+  return info.close ?? NORMAL_CLOSE;
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {

@@ -1,4 +1,4 @@
-// Frames of SPEC 3.2: what the browser receives. Reserved fields always win over an item's own.
+// The frames the browser receives (docs/protocol.md, Frames). Reserved fields always win over an item's own.
 import type { ErrorCode } from './errors.js';
 import type { Json, JsonObject } from './json.js';
 
@@ -17,6 +17,8 @@ export interface Frame {
   _params?: JsonObject;
   _info?: Json;
   _parent?: number;
+  /** On the SUCCESS frame of a task answered from the items cache. */
+  _cached?: true;
 }
 
 /** What every frame of one task carries. */
@@ -24,12 +26,12 @@ export interface TaskMeta {
   readonly session: string;
   readonly id: number;
   readonly kind: TaskKind;
-  /** Present only when the supplier has an info field (SPEC: `_info` "when it has one"). */
+  /** Present only when the supplier has an info field (`_info` "when it has one"). */
   readonly info?: { value: Json };
   readonly parent?: number;
 }
 
-export function taskFrame(meta: TaskMeta, status: FrameStatus, error?: { code: ErrorCode; params?: JsonObject }): Frame {
+export function taskFrame(meta: TaskMeta, status: FrameStatus, error?: { code: ErrorCode; params?: JsonObject }, cached = false): Frame {
   const frame: Frame = { _session: meta.session, _task: meta.kind, _id: meta.id, _status: status };
   if (error) {
     frame._error = error.code;
@@ -37,6 +39,7 @@ export function taskFrame(meta: TaskMeta, status: FrameStatus, error?: { code: E
   }
   if (meta.info) frame._info = meta.info.value;
   if (meta.parent !== undefined) frame._parent = meta.parent;
+  if (cached) frame._cached = true;
   return frame;
 }
 
@@ -62,6 +65,11 @@ function reservedSuffix(meta: TaskMeta): string {
     suffixMeta = meta;
   }
   return suffixText;
+}
+
+/** What an item frame adds to the item's own JSON text: the reserved fields and a comma. */
+export function itemFrameOverhead(meta: TaskMeta): number {
+  return reservedSuffix(meta).length + 1;
 }
 
 /** An item as the script returned it plus the reserved fields, serialised for the socket. */

@@ -2,55 +2,44 @@
 // its stdout. Stopping the actor (task dropped, session ended) aborts: a queued job leaves the
 // queue, a running one has its process group killed.
 import { fromCallback } from 'xstate';
+import type { ScriptEvent, ScriptInput, TaskResult } from '../machines/task.js';
 import type { Command } from './command.js';
 import type { Config } from './config-types.js';
+import type { TaskKind } from './frames.js';
 import type { Logger } from './logger.js';
 import type { Pool } from './pool.js';
+import type { RunResult, RunScript } from './processes/protocol.js';
 import { redactStderr } from './secrets.js';
 import type { Stats } from './stats.js';
 import { parseItems, parseSuppliers } from './translate.js';
-import type { ScriptEvent, TaskInput, TaskResult } from '../machines/task.js';
-import type { TaskKind } from './frames.js';
-import type { RunResult, RunScript } from './processes/protocol.js';
 
 export interface ScriptDeps {
   readonly config: Config;
   readonly pool: Pool;
   readonly stats: Stats;
   readonly commands: { readonly suppliers: Command; readonly items: Command };
-  /** Starts a script (through the launcher process, src/launcher-link.ts). */
+  /** Starts a script (through the launcher process, src/processes/link.ts). */
   readonly run: RunScript;
-}
-
-export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fields']): TaskResult {
-  if (!run.ok) return { ok: false, code: run.code };
-  const stdout = run.stdout.toString('utf8');
-  if (kind === 'SUPPLIERS') {
-    const res = parseSuppliers(stdout, fields.suppliers);
-    return res.ok ? { ok: true, items: [], suppliers: res.suppliers } : res;
-  }
-  return parseItems(stdout, fields);
-}
-
-/** The session a task belongs to, and its logger. */
-export interface TaskHost {
-  readonly session: string;
   readonly log: Logger;
 }
 
-/**
- * One logic for every task of an app: the task's session is looked up through the task
- * actor's own system (each task is a root actor, src/session.ts), so the machine is not
- * provided anew per session.
- */
-export function scriptActor(deps: ScriptDeps, hostOf: (taskSystem: object) => TaskHost | undefined) {
-  return fromCallback<ScriptEvent, Pick<TaskInput, 'id' | 'kind' | 'stdin'>>(({ input, sendBack, system }) => {
-    const host = hostOf(system);
-    if (!host) {
-      sendBack({ type: 'FINISHED', result: { ok: false, code: 'E_UNKNOWN' } });
-      return;
-    }
-    const { session, log } = host;
+/** A script's answer parsed once: the bytes go as soon as they are text, the text once parsed. */
+export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fields']): TaskResult {
+  if (!run.ok) return { ok: false, code: run.code };
+  const bytes = run.stdout.length;
+  const stdout = run.stdout.toString('utf8');
+  if (kind === 'SUPPLIERS') {
+    const res = parseSuppliers(stdout, fields.suppliers);
+    return res.ok ? { ok: true, items: [], suppliers: res.suppliers, bytes } : res;
+  }
+  const res = parseItems(stdout, fields);
+  return res.ok ? { ...res, bytes } : res;
+}
+
+/** One logic for every task of an app; what a task needs to know of its session is in its input. */
+export function scriptActor(deps: ScriptDeps) {
+  return fromCallback<ScriptEvent, ScriptInput>(({ input, sendBack }) => {
+    const log = deps.log.child({ session: input.session, task: input.id });
     const abort = new AbortController();
     const queuedAt = performance.now();
     const { config } = deps;
@@ -59,17 +48,17 @@ export function scriptActor(deps: ScriptDeps, hostOf: (taskSystem: object) => Ta
     const job = async () => {
       sendBack({ type: 'STARTED' });
       const startedAt = performance.now();
-      let taskLog = log.child({ task: input.id });
+      let taskLog = log;
       const run = await deps.run({
         command: input.kind === 'SUPPLIERS' ? deps.commands.suppliers : deps.commands.items,
         input: input.stdin,
         timeoutMs: config.timeout.scriptMs,
         killAfterMs: config.timeout.killMs,
         maxOutputBytes: config.limit.outputSizeBytes,
-        env: { AGGREGATOR_SESSION: session, AGGREGATOR_TASK_ID: String(input.id) },
+        env: { AGGREGATOR_SESSION: input.session, AGGREGATOR_TASK_ID: String(input.id) },
         signal: abort.signal,
         onSpawn: (pid) => {
-          taskLog = taskLog.child({ pid });
+          taskLog = log.child({ pid });
           taskLog.debug({ kind: input.kind }, 'script started');
         },
         // stderr is logged as text: the secrets this script was given are cut out of it first.
@@ -92,11 +81,11 @@ export function scriptActor(deps: ScriptDeps, hostOf: (taskSystem: object) => Ta
     // A throw here is a bug; the task still ends (E_UNKNOWN) instead of waiting for the session timeout.
     const guarded = () =>
       job().catch((err: unknown) => {
-        log.error({ err, task: input.id }, 'script task failed unexpectedly');
+        log.error({ err }, 'script task failed unexpectedly');
         finished = true;
         if (!abort.signal.aborted) sendBack({ type: 'FINISHED', result: { ok: false, code: 'E_UNKNOWN' } });
       });
-    void deps.pool.run(session, guarded, abort.signal);
+    void deps.pool.run(input.session, guarded, abort.signal);
     // Nothing to abort once the script is done (abort() builds a DOMException with its stack).
     return () => finished || abort.abort();
   });

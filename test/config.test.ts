@@ -76,8 +76,9 @@ t.test('defaults', async (t) => {
       suppliers: `${php} script/suppliers.php`,
       items: `${php} script/items.php`,
       echo: `${php} script/script.php`,
+      suppliersInput: 'request',
     },
-    timeout: { scriptMs: 5000, sessionMs: 30000, queueMs: 0, killMs: 1000 },
+    timeout: { scriptMs: 5000, sessionMs: 30000, queueMs: 0, requestMs: 10000, killMs: 1000 },
     pool: { executor: 20, order: 'fair' },
     fields: {
       request: ['code', 'brand', 'apikey', 'analog'],

@@ -1,17 +1,18 @@
 // src/session.ts with a real WebSocket pair and a fake script runner: what it does when its own
-// machine fails (a bug): the browser gets 1011 E_UNKNOWN, the tasks are stopped, and no counter
-// of /stats is left open.
+// machine fails (a bug): the browser gets 1011 E_UNKNOWN, the tasks are stopped (by the task
+// host, which watches its session), and no counter of /stats is left open.
 import http from 'node:http';
 import pino from 'pino';
 import t from 'tap';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { SessionActor } from '../machines/session.js';
+import { type SessionActor, sessionMachine } from '../machines/session.js';
 import { parseCommand } from '../src/command.js';
 import { loadConfig } from '../src/config.js';
 import { Pool } from '../src/pool.js';
 import type { RunOptions, RunResult } from '../src/processes/protocol.js';
 import { openSession } from '../src/session.js';
 import { Stats } from '../src/stats.js';
+import { TaskBoard, taskHost } from '../src/task-host.js';
 import { waitFor } from './helpers/harness.js';
 
 t.test('the session machine fails mid-search: 1011 E_UNKNOWN, tasks stopped, counters closed', async (t) => {
@@ -46,16 +47,13 @@ t.test('the session machine fails mid-search: 1011 E_UNKNOWN, tasks stopped, cou
       if (data.includes('E_SESSION_REUSED')) throw new Error('a bug in an effect');
       send(data);
     }) as typeof socket.send;
-    openSession(socket, {
-      config,
-      pool,
-      stats,
-      sessions,
-      run,
-      commands: { suppliers: parseCommand('suppliers'), items: parseCommand('items') },
-      log: pino({ level: 'silent' }),
-      nextTaskId: () => ++taskSeq,
+    const log = pino({ level: 'silent' });
+    const nextTaskId = () => ++taskSeq;
+    const commands = { suppliers: parseCommand('suppliers'), items: parseCommand('items') };
+    const logic = sessionMachine.provide({
+      actors: { taskHost: taskHost({ config, pool, stats, run, commands, log, nextTaskId, board: new TaskBoard() }) },
     });
+    openSession(socket, { config, stats, sessions, log, logic, nextTaskId });
   });
   const { port } = server.address() as { port: number };
   const client = new WebSocket(`ws://127.0.0.1:${port}/`);

@@ -1,6 +1,6 @@
-// The /debug page: lays out the session chart from debug/machine with elkjs (served by the
-// aggregator as debug/elk.js, global ELK), draws it as SVG, and polls debug/sessions every
-// second for the live counts and the session table.
+// The /debug page: lays out the session chart (debug/machine) and the task chart
+// (debug/task-machine) with elkjs (served by the aggregator as debug/elk.js, global ELK), draws
+// them as SVG, and polls debug/sessions every second for the live counts and the session table.
 const SVG = 'http://www.w3.org/2000/svg';
 // Fonts used to measure text for the layout; debug.css draws with the same ones.
 const FONT = '600 14px system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif';
@@ -21,12 +21,18 @@ function svg(tag, attrs = {}, text) {
   return node;
 }
 
-/** The small grey lines under a state's name: its entry actions and its internal events. */
+/** The small grey lines under a state's name: its entry actions, what it invokes, its internal events. */
 function detailLines(state) {
   const lines = [];
   if (state.entry.length) lines.push(`entry / ${state.entry.join(', ')}`);
+  if (state.invokes?.length) lines.push(`invoke / ${state.invokes.join(', ')}`);
   if (state.internal.length) lines.push(`↻ ${state.internal.join(', ')}`);
   return lines;
+}
+
+/** "src as id" for each actor invoked at `stateId`. */
+function invokesAt(chart, stateId) {
+  return chart.invokes.filter((i) => i.state === stateId).map((i) => `${i.src} as ${i.id}`);
 }
 
 function headHeight(state) {
@@ -57,6 +63,7 @@ function elkGraph(chart) {
   };
   const containerOf = (parentId) => (parentId ? byId.get(parentId) : root);
   for (const state of chart.states) {
+    state.invokes = invokesAt(chart, state.id);
     const lines = detailLines(state);
     const width = Math.max(textWidth(state.key) + 64, ...lines.map((l) => textWidth(l, SMALL) + 24), 120);
     const node = { id: state.id, width, height: headHeight(state) + 6, children: [], edges: [] };
@@ -183,12 +190,12 @@ function fmtAge(ms) {
   return `${Math.floor(ms / 60000)}m ${Math.floor((ms % 60000) / 1000)}s`;
 }
 
-function update(chart, data) {
-  const short = (id) => (id.startsWith(`${chart.id}.`) ? id.slice(chart.id.length + 1) : id);
-  for (const g of document.querySelectorAll('#chart g.state')) {
+/** Live counts on one drawn chart: live ones in each state, ended ones on final states. */
+function updateCounts(box, byState, endedBy) {
+  for (const g of box.querySelectorAll('g.state')) {
     const id = g.dataset.id;
-    const live = data.byState[id] ?? 0;
-    const ended = data.ended[id] ?? 0;
+    const live = byState[id] ?? 0;
+    const ended = endedBy[id] ?? 0;
     const final = g.dataset.type === 'final';
     const shown = final && live === 0 ? ended : live;
     g.dataset.live = String(live);
@@ -198,6 +205,14 @@ function update(chart, data) {
     g.querySelector('.count .n').textContent = String(shown);
     g.querySelector('.count').setAttribute('aria-label', final ? `${live} live, ${ended} ended` : `${live} live`);
   }
+}
+
+function update(chart, data) {
+  const short = (id) => (id.startsWith(`${chart.id}.`) ? id.slice(chart.id.length + 1) : id);
+  updateCounts(document.querySelector('#chart'), data.byState, data.ended);
+  updateCounts(document.querySelector('#task-chart'), data.tasks.byState, data.tasks.ended);
+  const taskLive = Object.values(data.tasks.byState).reduce((a, b) => a + b, 0);
+  document.querySelector('#task-summary').textContent = `${taskLive} live · ${data.tasks.stopped} stopped by their session`;
   const tbody = document.querySelector('#sessions tbody');
   const rows = data.sessions.map((s) => {
     const tr = document.createElement('tr');
@@ -224,14 +239,22 @@ function update(chart, data) {
     `${data.total} live · ${endedTotal} ended since start${data.truncated ? ` · first ${data.sessions.length} listed` : ''} · ${new Date().toLocaleTimeString()}`;
 }
 
-async function main() {
-  const live = document.querySelector('#live');
-  const chart = await (await fetch('debug/machine', { cache: 'no-store' })).json();
-  document.querySelector('#machine-id').textContent = `#${chart.id}`;
+async function drawInto(selector, url) {
+  const chart = await (await fetch(url, { cache: 'no-store' })).json();
   const layout = await new ELK().layout(elkGraph(chart));
-  const box = document.querySelector('#chart');
+  const box = document.querySelector(selector);
   box.replaceChildren(draw(chart, layout));
   box.dataset.ready = 'true';
+  return chart;
+}
+
+async function main() {
+  const live = document.querySelector('#live');
+  const [chart, taskChart] = await Promise.all([drawInto('#chart', 'debug/machine'), drawInto('#task-chart', 'debug/task-machine')]);
+  document.querySelector('#machine-id').textContent = `#${chart.id}`;
+  document.querySelector('#host').textContent = invokesAt(chart, chart.id).join(', ');
+  document.querySelector('#task-machine-id').textContent = `#${taskChart.id}`;
+  document.querySelector('#task-invokes').textContent = invokesAt(taskChart, taskChart.id).join(', ');
   const poll = async () => {
     try {
       const res = await fetch('debug/sessions', { cache: 'no-store' });
@@ -250,6 +273,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  document.querySelector('#chart').textContent = `Cannot draw the chart: ${err && err.message}`;
+  document.querySelector('#chart').textContent = `Cannot draw the charts: ${err && err.message}`;
   console.error(err);
 });
