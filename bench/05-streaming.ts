@@ -1,8 +1,8 @@
 // 5. Streaming: one items script returns 100,000 items; the rate at which their frames reach
 // the client (first item frame to last) against a bare `ws` server (its own process) sending
 // the very frames the aggregator sent. Target: >= 0.5 of the baseline's frames/s, and the
-// server's peak RSS bounded (<= 256 MB: the script's whole answer is held once parsed, SPEC 3.5
-// says an invalid answer sends no items).
+// server's peak RSS bounded (<= 256 MB: the script's whole answer is held once parsed,
+// since an answer that fails validation sends no item: docs/protocol.md, Items step).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

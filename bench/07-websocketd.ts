@@ -1,6 +1,6 @@
 // 7. Versus websocketd (Debian package): websocketd runs the PHP items script once per
 // connection; the aggregator runs the same script once per search. Its suppliers step is a
-// constant answered by /bin/echo (still a process in the pool, so every SPEC step happens),
+// constant answered by /bin/echo (still a process in the pool, so every step of the protocol happens),
 // because the comparison is one PHP script per request on both sides. Same clients (20 at once)
 // and the same pool width (20). A request is timed from connect to close, because websocketd
 // starts PHP on connect, before the request arrives.

@@ -14,7 +14,7 @@ const PLAN = {
 };
 const LIMIT_MB = 64;
 
-// Two floors for comparison: node doing nothing, and the web stack the SPEC prescribes
+// Two floors for comparison: node doing nothing, and the web stack the aggregator is built on
 // (fastify 5 + @fastify/websocket, one route each) doing nothing.
 const BARE = 'setInterval(() => {}, 1000)';
 const STACK = `

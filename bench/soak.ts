@@ -1,11 +1,12 @@
 // Soak: a real aggregator (`node dist/main.js`, real PHP demo scripts) under 50 clients that
-// loop for N minutes over the demo scenarios of SPEC 10, closing at random, reusing sockets,
-// sending bad requests. Every second it samples the server's RSS, V8 heap, open descriptors,
+// loop for N minutes over the demo scenarios (docs/scripts.md), closing at random, reusing
+// sockets, sending bad requests. Every second it samples the server's RSS, V8 heap, open descriptors,
 // live script processes and /stats; every 10 s it forces a full GC in the server (through its
 // loopback inspector) and reads RSS right after. It passes when, after warm-up, RSS after GC and
 // the descriptors that do not follow the load are flat (±10%, first fifth against last fifth),
 // the descriptors at rest end where they started, no script process outlives the load or the
-// server, and no /stats invariant and no SPEC 3.3 frame invariant ever breaks.
+// server, and no /stats invariant and no frame invariant (docs/protocol.md, Order and
+// invariants) ever breaks.
 //
 //   npm run soak                       # 10 minutes, 50 clients (see docs/reliability.md)
 //   npm run soak -- --minutes 30 --clients 100 --json

@@ -1,9 +1,9 @@
-// Types of public/client.js, the aggregator's browser client (SPEC 3).
+// Types of public/client.js, the aggregator's browser client (docs/client.md, docs/protocol.md).
 
 export type TaskKind = 'SUPPLIERS' | 'ITEMS';
 export type FrameStatus = 'PENDING' | 'SENDING' | 'SUCCESS' | 'ERROR';
 
-/** Error codes of SPEC 4 (the aggregator never sends E_SESSION_CLOSED or E_TOO_MANY_SESSIONS in a frame). */
+/** Error codes of docs/errors.md (the aggregator never sends E_SESSION_CLOSED or E_TOO_MANY_SESSIONS in a frame). */
 export type ErrorCode =
   | 'E_REQUEST_JSON'
   | 'E_ILLEGAL_REQUEST'
@@ -22,7 +22,7 @@ export type ErrorCode =
   | 'E_SERVER_SHUTDOWN'
   | 'E_UNKNOWN';
 
-/** One frame as the aggregator sends it (SPEC 3.2); item frames carry the item's own fields too. */
+/** One frame as the aggregator sends it (docs/protocol.md, Frames); item frames carry the item's own fields too. */
 export interface Frame {
   _session: string;
   _task: TaskKind | 'SESSION';

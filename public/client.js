@@ -1,4 +1,4 @@
-// The aggregator's browser client (SPEC 3): one search per WebSocket, tracked task by task.
+// The aggregator's browser client (docs/protocol.md, docs/client.md): one search per WebSocket, tracked task by task.
 // Plain ESM with no dependencies, so a shop's frontend can copy or import it as is.
 // Types: client.d.ts next to this file. Usage: docs/client.md.
 
@@ -155,7 +155,7 @@ export function search(request, options = {}) {
 }
 
 /**
- * The echo check of SPEC 11: sends `input` (an object of strings) as the query of /echo and resolves
+ * The echo check (docs/protocol.md, Echo): sends `input` (an object of strings) as the query of /echo and resolves
  * with the script's answer, {"aggregator": {"php": input}}, or with the error frame.
  */
 export function echo(input, options = {}) {

@@ -1,9 +1,10 @@
-// The demo page (SPEC 10): one card per search, live task rows and items, /stats with a chart,
-// the echo form. Built only on ./client.js; no other code and no network beyond the aggregator.
+// The demo page (docs/scripts.md, The demo scripts): one card per search, live task rows and
+// items, /stats with a chart, the echo form. Built only on ./client.js; no other code and no network beyond the aggregator.
 import { echo, search } from './client.js';
 
-// What each scenario must end with (SPEC 10 tables + SPEC 3/4): the session's end, the close
-// code, and where the outcome is fixed, the item count and the task errors by code.
+// What each scenario must end with (docs/scripts.md's scenario tables, docs/protocol.md and
+// docs/errors.md): the session's end, the close code, and where the outcome is fixed, the item
+// count and the task errors by code.
 const SCENARIOS = [
   { name: 'normal', about: 'suppliers normal-1…3, 3 items each', expect: { end: 'SUCCESS', close: 1000, items: 9, errors: {} } },
   { name: 'analog', about: 'analog-3 names normal-1 and normal-2 again', expect: { end: 'SUCCESS', close: 1000, items: 15, errors: {} } },

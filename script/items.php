@@ -1,5 +1,5 @@
 <?php
-// Demo items script (SPEC 3.5 and 10).
+// Demo items script (docs/protocol.md, Items step; docs/scripts.md, The demo scripts).
 // stdin: one supplier object exactly as suppliers.php returned it (with `params`).
 // stdout: {"items":[...]} and, for analog searches, {"suppliers":[...]} to search next.
 // The supplier `class` prefix (the part before the last -N) picks the behaviour;

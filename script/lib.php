@@ -1,5 +1,5 @@
 <?php
-// Helpers shared by the demo scripts (SPEC section 10).
+// Helpers shared by the demo scripts (docs/scripts.md, The demo scripts).
 // PHP 7.0 syntax only and no Composer: these stand in for a shop's own translator
 // scripts, which may still run on old PHP.
 

@@ -1,5 +1,5 @@
 <?php
-// Demo suppliers script (SPEC 3.4 and 10).
+// Demo suppliers script (docs/protocol.md, Suppliers step; docs/scripts.md, The demo scripts).
 // stdin: the search request as one JSON object, e.g.
 //   {"code":"normal","brand":"ctr","apikey":"111111","analog":1}
 // stdout: {"suppliers":[...]}, one object per supplier the client may search.

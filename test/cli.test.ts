@@ -1,8 +1,8 @@
-// The built server as an admin starts it (`node dist/main.js`), SPEC 8: where configuration
-// comes from (application.properties in the working directory, --config, SERVER_PORT / PORT
-// and AGGREGATOR_* in the environment, -D / -- on the command line) and which one wins; bad
-// values stop startup naming the key and the value; unknown keys warn. Plus one search
-// through the real process and its shutdown (SPEC 3.6).
+// The built server as an admin starts it (`node dist/main.js`), docs/configuration.md: where
+// configuration comes from (application.properties in the working directory, --config, SERVER_PORT
+// / PORT and AGGREGATOR_* in the environment, -D / -- on the command line) and which one wins; bad
+// values stop startup naming the key and the value; unknown keys warn. Plus one search through the
+// real process and its shutdown (docs/protocol.md, Timeouts and how a search ends).
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';

@@ -1,5 +1,5 @@
-// parseCommand (SPEC 5): split like a shell (quotes, backslashes), never run by one, so
-// variables stay literal and shell operators are refused.
+// parseCommand (docs/scripts.md, How a script is run): split like a shell (quotes, backslashes),
+// never run by one, so variables stay literal and shell operators are refused.
 import t from 'tap';
 import { CommandError, parseCommand } from '../src/command.js';
 

@@ -25,7 +25,7 @@ function errorFor(key: string, value: string): ConfigError | undefined {
   return undefined;
 }
 
-const SPEC_KEYS = [
+const CONFIG_KEYS = [
   'server.port',
   'server.address',
   'server.allowed-origins',
@@ -58,8 +58,8 @@ const SPEC_KEYS = [
 ];
 
 t.test('defaults', async (t) => {
-  t.same(Object.keys(DEFAULTS).sort(), [...SPEC_KEYS].sort(), 'DEFAULTS has exactly the SPEC keys');
-  t.same(Object.keys(KEY_DOCS).sort(), [...SPEC_KEYS].sort(), 'KEY_DOCS has exactly the SPEC keys');
+  t.same(Object.keys(DEFAULTS).sort(), [...CONFIG_KEYS].sort(), 'DEFAULTS has exactly the configuration keys');
+  t.same(Object.keys(KEY_DOCS).sort(), [...CONFIG_KEYS].sort(), 'KEY_DOCS has exactly the configuration keys');
   for (const [key, doc] of Object.entries(KEY_DOCS)) {
     t.equal(doc.default, DEFAULTS[key], `${key}: documented default matches DEFAULTS`);
     t.ok(doc.meaning.length > 0, `${key}: has a meaning`);
@@ -98,10 +98,10 @@ t.test('defaults', async (t) => {
     debug: false,
     demo: true,
   };
-  t.same(config, expected, 'config matches the SPEC defaults');
+  t.same(config, expected, 'config matches the documented defaults');
   t.same(warnings, [], 'no warnings without a file');
   t.same(new Set(Object.values(sources)), new Set(['default']), 'every source is default');
-  t.same(Object.keys(sources).sort(), [...SPEC_KEYS].sort(), 'a source for every key');
+  t.same(Object.keys(sources).sort(), [...CONFIG_KEYS].sort(), 'a source for every key');
 });
 
 t.test('properties file syntax', async (t) => {

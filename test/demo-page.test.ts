@@ -1,7 +1,7 @@
-// The demo page (SPEC 10, 11) in Debian's Chromium against real aggregators and real PHP:
-// each scenario button, Send All Requests, the /stats figures and chart, the echo form, and the
-// page behind the shipped nginx config at /ws/. The expectations below come from the SPEC,
-// not from the page's own "as expected" table. Screenshots go to test-output/.
+// The demo page (docs/scripts.md, The demo scripts) in Debian's Chromium against real aggregators
+// and real PHP: each scenario button, Send All Requests, the /stats figures and chart, the echo
+// form, and the page behind the shipped nginx config at /ws/. The expectations below come from the
+// docs, not from the page's own "as expected" table. Screenshots go to test-output/.
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
@@ -59,7 +59,7 @@ const itemRows = (card: Card) => card.rows.filter((r) => r.kind === 'ITEMS');
 const bySupplier = (card: Card) =>
   Object.fromEntries(itemRows(card).map((r) => [r.label.replace(/ ↳.*$/, ''), r.status] as const));
 
-/** What the page must show for each scenario, from SPEC 3, 4 and 10. */
+/** What the page must show for each scenario, from docs/protocol.md, docs/errors.md and docs/scripts.md. */
 const CHECKS: Record<string, (t: Test, c: Card) => void> = {
   normal(t, c) {
     t.equal(c.status, 'SUCCESS');
@@ -212,7 +212,7 @@ t.test('each scenario button; stats, chart and echo', async (t) => {
   await page.goto(`${srv.httpBase}/`);
   t.equal(await page.title(), 'Aggregator demo');
   const buttons = await page.$$eval('#scenarios button', (bs) => bs.map((b) => b.textContent));
-  t.same(buttons, NAMES, 'a button per SPEC 10 scenario plus bad JSON, missing field, close at once');
+  t.same(buttons, NAMES, 'a button per demo scenario plus bad JSON, missing field, close at once');
 
   // Click each button as a user would; the slow scenarios run on while the next is clicked.
   for (const name of NAMES) {
@@ -265,7 +265,7 @@ t.test('each scenario button; stats, chart and echo', async (t) => {
   t.ok(chart.samples >= 4, `the chart has samples (${chart.samples})`);
   for (const [name, n] of Object.entries(chart.count)) t.ok(n > 20, `the ${name} line is drawn (${n} px)`);
 
-  // Echo (SPEC 11) through the form.
+  // Echo (docs/protocol.md, Echo) through the form.
   await page.fill('#echo-form input[name=echo]', 'hello page');
   await page.click('#echo-form button');
   await page.waitForSelector('#echo-out[data-ok]');
@@ -277,7 +277,7 @@ t.test('each scenario button; stats, chart and echo', async (t) => {
   t.same(errors, [], 'no errors in the page');
 });
 
-t.test('Send All Requests: every scenario at once ends as the SPEC says', async (t) => {
+t.test('Send All Requests: every scenario at once ends as the docs say', async (t) => {
   const srv = await serve(t, TIMEOUTS);
   const { page, errors } = await newPage(tb.browser);
   t.teardown(() => page.close());

@@ -1,5 +1,6 @@
-// The demo PHP scripts (SPEC 10 and 11), run directly with the PHP CLI, without the
-// aggregator: each scenario's supplier list, each supplier class's items answer, echo.
+// The demo PHP scripts (docs/scripts.md, The demo scripts; docs/protocol.md, Echo), run directly
+// with the PHP CLI, without the aggregator: each scenario's supplier list, each supplier class's
+// items answer, echo.
 import t, { type Test } from 'tap';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,6 @@
-// Frames of SPEC 3.2: reserved fields, `_info` only when the supplier has one, `_parent`,
-// `_params` on errors, and item frames where the reserved fields win over the item's own.
+// Frames (docs/protocol.md, Frames): reserved fields, `_info` only when the supplier has one,
+// `_parent`, `_params` on errors, and item frames where the reserved fields win over the item's
+// own.
 import fc from 'fast-check';
 import t from 'tap';
 import { RESERVED, type TaskMeta, itemFrameText, sessionFrame, taskFrame } from '../src/frames.js';

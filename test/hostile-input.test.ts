@@ -1,11 +1,11 @@
-// Hostile WebSocket input against a real server on a real port. More than 10,000 generated
-// frames (fast-check, fixed seed, so a failure can be replayed) on thousands of connections:
-// every first frame gets what SPEC 3.1 says — one SESSION ERROR frame E_REQUEST_JSON /
+// Hostile WebSocket input against a real server on a real port. More than 10,000 generated frames
+// (fast-check, fixed seed, so a failure can be replayed) on thousands of connections: every first
+// frame gets what docs/protocol.md (Request) says — one SESSION ERROR frame E_REQUEST_JSON /
 // E_ILLEGAL_REQUEST and close 4400, or a search that ends normally — or is rejected by the
-// WebSocket layer (1009 too big, 1007 not UTF-8). Further frames on a connection never change
-// that. Then raw TCP clients break the framing and vanish mid-frame. Through all of it the
-// server answers /health, /stats keeps its invariants, no prototype is polluted and the heap
-// returns near its baseline.
+// WebSocket layer (1009 too big, 1007 not UTF-8). Further frames on a connection never change that.
+// Then raw TCP clients break the framing and vanish mid-frame. Through all of it the server answers
+// /health, /stats keeps its invariants, no prototype is polluted and the heap returns near its
+// baseline.
 import net from 'node:net';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -86,7 +86,7 @@ t.test('generated hostile frames', async (t) => {
   await inBatches(rest, CONCURRENCY, runOne);
   clearInterval(probe);
 
-  t.same(failures, [], 'every connection got what SPEC 3.1 (or the WebSocket layer) says');
+  t.same(failures, [], 'every connection got what docs/protocol.md (or the WebSocket layer) says');
   t.comment(`outcomes: ${JSON.stringify(Object.fromEntries(outcomes))}`);
   for (const kind of ['E_REQUEST_JSON', 'E_ILLEGAL_REQUEST', 'search', 'close 1009', 'close 1007'])
     t.ok((outcomes.get(kind) ?? 0) > 0, `the generator reached "${kind}"`);

@@ -1,5 +1,6 @@
-// SPEC 9 logs: the file, its rotation (never more than max-history + 1 files), the level, the
-// child loggers, script stderr at DEBUG with the task id, and secrets redacted in every line.
+// Logs (docs/service.md, Logs): the file, its rotation (never more than max-history + 1 files), the
+// level, the child loggers, script stderr at DEBUG with the task id, and secrets redacted in every
+// line.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -1,5 +1,5 @@
-// SPEC 7 /metrics: scraped from a real server after real searches, parsed, and checked against
-// the frames the searches received and against /stats.
+// /metrics (docs/protocol.md, docs/monitoring.md): scraped from a real server after real searches,
+// parsed, and checked against the frames the searches received and against /stats.
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';

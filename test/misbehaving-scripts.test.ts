@@ -156,7 +156,7 @@ t.test('misbehaving items scripts', async (t) => {
       });
 
       const res = await search(srv.wsBase, demoRequest('misbehaving'), { timeoutMs: 20_000 });
-      t.same(invariantViolations(res.frames), [], 'SPEC 3.3 invariants hold');
+      t.same(invariantViolations(res.frames), [], 'the frame invariants hold (docs/protocol.md, Order and invariants)');
       const items = res.frames.filter((f) => f._task === 'ITEMS' && f._status === 'SENDING');
       const end = res.frames.find((f) => f._task === 'ITEMS' && (f._status === 'SUCCESS' || f._status === 'ERROR'));
       t.equal(end?._status, c.status, 'the items task ends as catalogued');

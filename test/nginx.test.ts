@@ -1,6 +1,6 @@
-// SPEC 12: the shipped nginx configs, unchanged but for ports, in front of real aggregators.
-// Searches, /stats, echo and the demo page go through the /ws/ prefix; with the upstream config
-// the searches spread over both instances.
+// The shipped nginx configs (docs/install.md, docs/scaling.md), unchanged but for ports, in front
+// of real aggregators. Searches, /stats, echo and the demo page go through the /ws/ prefix; with
+// the upstream config the searches spread over both instances.
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';

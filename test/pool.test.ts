@@ -1,5 +1,6 @@
-// The shared pool (SPEC 5) with fake async jobs the test finishes by hand: the limit, FIFO
-// within a group, fair vs fifo order across groups, cancelling, and the exact counters.
+// The shared pool (docs/scripts.md, How a script is run) with fake async jobs the test finishes by
+// hand: the limit, FIFO within a group, fair vs fifo order across groups, cancelling, and the exact
+// counters.
 import t from 'tap';
 import { Pool } from '../src/pool.js';
 import type { PoolOrder } from '../src/config-types.js';

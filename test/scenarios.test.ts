@@ -1,7 +1,8 @@
-// Every scenario of SPEC 10 end to end: a real server, real WebSockets, real php running the
-// demo scripts, with each task's frames, statuses, error codes, the final SESSION frame and
-// the close code checked (SPEC 3.2–3.6), plus request validation (3.1) and what the scripts
-// receive on stdin and in their environment (3.4, 3.5, 5), through fixture scripts.
+// Every demo scenario (docs/scripts.md, The demo scripts) end to end: a real server, real
+// WebSockets, real php running the demo scripts, with each task's frames, statuses, error codes,
+// the final SESSION frame and the close code checked (docs/protocol.md, Frames to Close codes),
+// plus request validation (Request) and what the scripts receive on stdin and in their environment
+// (Suppliers step, Items step; docs/scripts.md), through fixture scripts.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,7 +55,7 @@ async function server(overrides: Record<string, string | number> = {}): Promise<
 function checkCommon(t: Test, res: SearchResult, code: string): void {
   allSearches.push(res);
   const { frames } = res;
-  t.same(invariantViolations(frames), [], 'SPEC 3.3 invariants hold');
+  t.same(invariantViolations(frames), [], 'the frame invariants hold (docs/protocol.md, Order and invariants)');
   t.ok(frames.length > 0, 'frames were sent');
   const session = frames[0]?._session;
   t.ok(typeof session === 'string' && session !== '', '_session is a non-empty string');
@@ -111,7 +112,7 @@ interface Scenario {
   end: string;
 }
 
-// SPEC 10 with the demo scripts and a 0.5 s script timeout.
+// The demo scenarios (docs/scripts.md) with the demo scripts and a 0.5 s script timeout.
 const QUICK: Record<string, Scenario> = {
   normal: { items: ['normal-1 SUCCESS 3', 'normal-2 SUCCESS 3', 'normal-3 SUCCESS 3'], sending: 9, end: 'SUCCESS' },
   analog: {
@@ -153,7 +154,7 @@ const QUICK: Record<string, Scenario> = {
   },
 };
 
-t.test('SPEC 10 scenarios that end on their own', async (t) => {
+t.test('the demo scenarios that end on their own', async (t) => {
   // A 2 s script budget and 10 scripts at once: php gets enough CPU even on a busy 2-core machine.
   const srv = await server({ 'aggregator.pool.executor': 10, 'aggregator.timeout.script': 2, 'aggregator.timeout.session': 10 });
   const names = Object.keys(QUICK);
@@ -170,7 +171,8 @@ t.test('SPEC 10 scenarios that end on their own', async (t) => {
       t.equal(sup.error, failed ? want.end : undefined, 'SUPPLIERS error code');
       t.same(summary(res.frames), want.items, 'ITEMS tasks: supplier, status, error code, items');
       t.equal(res.frames.filter((f) => f._status === 'SENDING').length, want.sending, 'number of SENDING frames');
-      // Children of the suppliers step are queued before its end (SPEC 3.3).
+      // Children of the suppliers step are queued before its end (docs/protocol.md, Order and
+      // invariants).
       for (const task of taskViews(res.frames).filter((v) => v.kind === 'ITEMS' && v.parent === undefined))
         t.ok(task.first < sup.last, `ITEMS task ${task.id} PENDING before the SUPPLIERS end`);
       const last = res.frames.at(-1)!;
@@ -257,7 +259,8 @@ t.test('sessionTimeout: queued tasks cancelled, running ones E_SESSION_TIMEOUT, 
   t.ok(killed >= 1 && killed <= 4, `the running ones (at most the pool of 4) get E_SESSION_TIMEOUT (${killed})`);
   t.ok(hanging.filter((v) => v.error === 'E_SCRIPT_CANCELLED').every((v) => v.frames.length === 2), 'a cancelled task: PENDING, then ERROR');
   t.ok(cancelled > 1000, `the queued ones get E_SCRIPT_CANCELLED (${cancelled})`);
-  // SPEC 3.6 order: queued → cancelled, then running → E_SESSION_TIMEOUT, then SESSION, then close.
+  // The order of docs/protocol.md, Timeouts and how a search ends: queued → cancelled, then
+  // running → E_SESSION_TIMEOUT, then SESSION, then close.
   const lastCancel = Math.max(...hanging.filter((v) => v.error === 'E_SCRIPT_CANCELLED').map((v) => v.last));
   const firstKilled = Math.min(...items.filter((v) => v.error === 'E_SESSION_TIMEOUT').map((v) => v.last));
   t.ok(lastCancel < firstKilled, 'the cancelled frames come before the E_SESSION_TIMEOUT frames');
@@ -287,7 +290,7 @@ t.test('analogLoop: an endless nested search ended by the session timeout', asyn
   t.equal(res.closeReason, 'E_SESSION_TIMEOUT');
 });
 
-t.test('request validation (SPEC 3.1): one SESSION ERROR frame, close 4400 with the code', async (t) => {
+t.test('request validation (docs/protocol.md, Request): one SESSION ERROR frame, close 4400 with the code', async (t) => {
   const srv = await server();
   const bin = Buffer.from(JSON.stringify(demoRequest('normal')));
   const cases: [string, string | undefined, string, Record<string, unknown> | undefined][] = [
@@ -339,7 +342,7 @@ t.test('scalars of any type are accepted as request fields', async (t) => {
   t.equal(res.closeCode, 1000);
 });
 
-t.test('what the scripts receive: whitelisted request, supplier as returned, env (SPEC 3.1, 3.4, 3.5, 5)', async (t) => {
+t.test('what the scripts receive: whitelisted request, supplier as returned, env (docs/protocol.md, docs/scripts.md)', async (t) => {
   const srv = await server({
     'aggregator.script.suppliers': fixtureScript('suppliers-from-code.php', MARK),
     'aggregator.script.items': fixtureScript('items-do.php', MARK),
@@ -381,7 +384,7 @@ t.test('what the scripts receive: whitelisted request, supplier as returned, env
   t.equal(item.task, String(items.id), 'items script: AGGREGATOR_TASK_ID');
 });
 
-t.test('item frames: the item as returned plus reserved fields, which win (SPEC 3.2)', async (t) => {
+t.test('item frames: the item as returned plus reserved fields, which win (docs/protocol.md, Frames)', async (t) => {
   const srv = await server({
     'aggregator.script.suppliers': fixtureScript('suppliers-from-code.php', MARK),
     'aggregator.script.items': fixtureScript('items-do.php', MARK),
@@ -411,7 +414,7 @@ t.test('item frames: the item as returned plus reserved fields, which win (SPEC 
   t.ok(child.frames.every((f) => !('_info' in f)) && child.items[0]?.code === 'C');
 });
 
-t.test('suppliers answers that fail validation (SPEC 3.4)', async (t) => {
+t.test('suppliers answers that fail validation (docs/protocol.md, Suppliers step)', async (t) => {
   const srv = await server({
     'aggregator.script.suppliers': fixtureScript('suppliers-from-code.php', MARK),
     'aggregator.script.items': fixtureScript('items-do.php', MARK),
@@ -466,7 +469,7 @@ t.test('aggregator.fields.*: other field names for request, items, suppliers, in
   t.equal(missing.closeCode, 4400);
 });
 
-t.test('a script command line is split like a shell would, but never run by one (SPEC 5)', async (t) => {
+t.test('a script command line is split like a shell would, but never run by one (docs/scripts.md)', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'e2e dir with spaces '));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const copy = path.join(dir, 'items-do.php');

@@ -1,7 +1,7 @@
-// A search's life beyond the happy path, end to end with real php (SPEC 3.1, 3.6, 4, 5):
-// reuse of the socket, the browser leaving, session and queue timeouts, shutdown, every
-// aggregator.limit.*, scripts that cannot start or fail, the shared pool's size and fairness
-// across sessions, and the WebSocket Origin check.
+// A search's life beyond the happy path, end to end with real php (docs/protocol.md,
+// docs/errors.md, docs/scripts.md): reuse of the socket, the browser leaving, session and queue
+// timeouts, shutdown, every aggregator.limit.*, scripts that cannot start or fail, the shared
+// pool's size and fairness across sessions, and the WebSocket Origin check.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

@@ -1,7 +1,8 @@
-// SPEC 9 graceful shutdown, as an admin does it: `node dist/main.js`, searches with running PHP
-// scripts, a real SIGTERM or SIGINT. Every open search gets SESSION ERROR E_SERVER_SHUTDOWN and
-// close 1001 (each task ending exactly once), /health stops saying ok, no PHP process remains,
-// exit code 0 within timeout.kill + 2 s, and the log file is flushed to its last line.
+// Graceful shutdown (docs/service.md, Stopping), as an admin does it: `node dist/main.js`, searches
+// with running PHP scripts, a real SIGTERM or SIGINT. Every open search gets SESSION ERROR
+// E_SERVER_SHUTDOWN and close 1001 (each task ending exactly once), /health stops saying ok, no PHP
+// process remains, exit code 0 within timeout.kill + 2 s, and the log file is flushed to its last
+// line.
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';

@@ -1,4 +1,5 @@
-// SPEC 9: "SIGKILL cannot be handled; the next start must not be disturbed by what it left."
+// SIGKILL cannot be handled, and the next start must not be disturbed by what it left
+// (docs/service.md, What happens to running scripts).
 // A real `node dist/main.js` with hanging PHP scripts is SIGKILLed: its launcher process (which
 // started them) kills the scripts within timeout.kill; and when the launcher is SIGKILLed too, the
 // next start kills them.

@@ -13,7 +13,7 @@ t.test('soak, 20-second smoke', async (t) => {
   const s = await runSoak({ seconds: 20, clients: 50, warmupSeconds: 5, demoDelayMs: 300, pool: 8, progress: false });
   t.comment(formatSummary(s));
   t.ok(s.searches >= 50, `${s.searches} searches ran`);
-  t.same(s.invariantBreaks, [], 'no /stats or SPEC 3.3 invariant broke');
+  t.same(s.invariantBreaks, [], 'no /stats or frame invariant (docs/protocol.md) broke');
   t.ok(s.samples.length >= 12, `sampled about every second (${s.samples.length} samples)`);
   t.ok(s.statsChecks >= 10, `/stats invariants checked ${s.statsChecks} times`);
   t.ok(s.scripts.max > 0, 'scripts were seen running');

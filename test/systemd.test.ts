@@ -1,7 +1,7 @@
 // The systemd units in etc/systemd/: `systemd-analyze verify` is clean (it runs without a systemd
 // PID 1: it parses the unit, checks every directive and that ExecStart's binary exists), the
-// directives SPEC 9 asks for are there, and the ExecStart command line itself starts a working
-// aggregator that stops cleanly on the unit's KillSignal.
+// directives docs/service.md relies on are there, and the ExecStart command line itself starts a
+// working aggregator that stops cleanly on the unit's KillSignal.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -62,7 +62,7 @@ t.test('systemd-analyze verify: both units clean, and it does catch mistakes her
   t.not(verify(noBinary).status, 0, 'a missing ExecStart binary fails');
 });
 
-t.test('the directives SPEC 9 asks for', async (t) => {
+t.test('the directives docs/service.md relies on', async (t) => {
   for (const unit of ['aggregator.service', 'aggregator@.service']) {
     const d = directives(read(unit));
     const one = (k: string) => d.get(k)?.at(-1);

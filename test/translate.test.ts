@@ -1,5 +1,6 @@
-// The JSON translation steps (SPEC 3.1, 3.4, 3.5): request frame → whitelisted request and
-// `_params`, request → suppliers stdin, suppliers stdout → suppliers, items stdout → items.
+// The JSON translation steps (docs/protocol.md: Request, Suppliers step, Items step): request frame
+// → whitelisted request and `_params`, request → suppliers stdin, suppliers stdout → suppliers,
+// items stdout → items.
 import t from 'tap';
 import { parseItems, parseRequest, parseSuppliers, stdinLine } from '../src/translate.js';
 

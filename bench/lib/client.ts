@@ -22,7 +22,7 @@ export interface Timing {
   closeMs: number;
   /** The final SESSION frame said SUCCESS. */
   sessionOk: boolean;
-  /** Every frame parsed, when asked for (smoke checks of SPEC 3.3). */
+  /** Every frame parsed, when asked for (smoke checks of docs/protocol.md, Order and invariants). */
   parsed?: (Frame & Record<string, unknown>)[];
 }
 

@@ -75,7 +75,7 @@ export async function getStats(httpBase: string): Promise<StatsJson> {
   return (await res.json()) as StatsJson;
 }
 
-/** Violations of the SPEC 6 invariants in one /stats sample. */
+/** Violations of the /stats invariants (docs/protocol.md, `/stats`) in one /stats sample. */
 export function statsViolations(s: StatsJson): string[] {
   const bad: string[] = [];
   if (s.sessionTotal !== s.sessionAlive + s.sessionFinished) bad.push(`sessionTotal ${s.sessionTotal} != alive + finished`);

@@ -1,5 +1,6 @@
 // Shared test harness: a real aggregator on a real port (port 0), a real WebSocket client,
-// and the SPEC 3.3 invariants checked on every search a test runs.
+// and the frame invariants (docs/protocol.md, Order and invariants) checked on every search a
+// test runs.
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -125,7 +126,8 @@ export const demoRequest = (code: string, extra: Record<string, unknown> = {}) =
 });
 
 /**
- * The SPEC 3.3 invariants, as a list of violations (empty = all hold):
+ * The frame invariants of docs/protocol.md (Order and invariants), as a list of violations
+ * (empty = all hold):
  * every task starts with PENDING, ends with exactly one SUCCESS/ERROR, nothing after it;
  * children's PENDING before the parent's end; one final SESSION frame, last; no `params`.
  */

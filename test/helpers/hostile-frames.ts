@@ -1,6 +1,6 @@
-// Generated hostile WebSocket input (fast-check) and the oracle that says, from SPEC 3.1 and the
-// WebSocket rules alone, what the server must answer to each; plus a client that runs one
-// connection and a checker comparing the two. Used by test/hostile-input.test.ts.
+// Generated hostile WebSocket input (fast-check) and the oracle that says, from docs/protocol.md
+// (Request) and the WebSocket rules alone, what the server must answer to each; plus a client that
+// runs one connection and a checker comparing the two. Used by test/hostile-input.test.ts.
 import fc from 'fast-check';
 import WebSocket from 'ws';
 import { type AnyFrame, invariantViolations } from './harness.js';
@@ -130,7 +130,7 @@ function bytes(sent: Sent): Sent {
   return { data: typeof sent.data === 'string' ? Buffer.from(sent.data) : sent.data, binary: sent.binary };
 }
 
-// ---------------------------------------------------------------- the oracle (SPEC 3.1, ws)
+// ------------------------------------------- the oracle (docs/protocol.md, Request; ws)
 
 export type Outcome =
   | { kind: 'ws-close'; code: 1009 | 1007 }
@@ -195,7 +195,7 @@ export function describe(sent: Sent): string {
   return `${sent.binary ? 'binary' : 'text'} ${s.length > 120 ? `${s.slice(0, 120)}… (${s.length})` : s}`;
 }
 
-/** Mismatches between what a connection saw and what the oracle expects (empty = as SPEC says). */
+/** Mismatches between what a connection saw and what the oracle expects (empty = as docs/protocol.md says). */
 export function check(conn: Conn, seen: Seen): string[] {
   const want = expected(conn.first);
   const bad: string[] = [];
