@@ -6,7 +6,7 @@
 // aggregator.cache.redis one Redis shared by every instance.
 import type { Logger } from '../logger.js';
 import { MemoryStore } from './memory-store.js';
-import { RedisStore, checkRedisUrl } from './redis-store.js';
+import { RedisStore, checkRedisUrl, redisWhere } from './redis-store.js';
 import { SingleFlight } from './single-flight.js';
 import type { CacheStore } from './store.js';
 
@@ -70,7 +70,7 @@ export function createItemsCache<R>(options: ItemsCacheOptions, log: Pick<Logger
   const flight = new SingleFlight<R>();
   const counts = { hits: 0, misses: 0, bypasses: 0 };
   let closed = false;
-  log.info({ backend: store.kind, ttlMs, ...(store.kind === 'memory' ? { sizeBytes } : {}) }, 'items cache on');
+  log.info({ backend: store.kind, ttlMs, ...(redisUrl !== '' ? { redis: redisWhere(redisUrl) } : { sizeBytes }) }, 'items cache on');
 
   return {
     enabled: true,

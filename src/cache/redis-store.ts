@@ -214,7 +214,13 @@ export class RedisStore implements CacheStore {
       if (now < this.#probeAt) return undefined;
       this.#probeAt = now + this.#probeMs;
     }
-    const out = await bounded(op(), this.#timeoutMs);
+    let pending: Promise<T>;
+    try {
+      pending = op();
+    } catch (err) {
+      pending = Promise.reject(err); // the same bypass as a failure reported later
+    }
+    const out = await bounded(pending, this.#timeoutMs);
     if (out.kind === 'ok') {
       this.#markUp();
       return out.value;
