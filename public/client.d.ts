@@ -32,6 +32,8 @@ export interface Frame {
   _params?: Record<string, unknown>;
   _info?: unknown;
   _parent?: number;
+  /** `true` on the SUCCESS frame of a task answered from the items cache (no script ran). */
+  _cached?: boolean;
   [field: string]: unknown;
 }
 

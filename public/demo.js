@@ -89,6 +89,9 @@ function badge(status, error) {
   return el('span', { class: `badge ${cls}`, text: error ? `${status} ${error}` : status });
 }
 
+/** A task answered from the items cache: its SUCCESS frame carries `_cached: true`. */
+const cachedBadge = () => el('span', { class: 'badge cached', text: 'cached', title: 'answered from the items cache: no script ran' });
+
 // ---------------------------------------------------------------- one search = one card
 
 const running = new Set();
@@ -101,6 +104,7 @@ class Run {
     this.id = ++runSeq;
     this.rows = new Map();
     this.counts = { PENDING: 0, SENDING: 0, SUCCESS: 0, ERROR: 0 };
+    this.cached = 0;
     this.errors = {};
     this.hiddenTasks = 0;
     this.itemRows = 0;
@@ -165,7 +169,7 @@ class Run {
       onSent: (h) => {
         if (closeAtOnce) h.close();
       },
-      onTask: (task) => this.onTask(task),
+      onTask: (task, frame) => this.onTask(task, frame),
       onItem: (item, task) => this.onItem(item, task),
       onNotice: (frame) => this.note(`notice: ${frame._error}`),
       onEnd: (end) => this.onEnd(end),
@@ -177,12 +181,14 @@ class Run {
     this.closeInfo.textContent = text;
   }
 
-  onTask(task) {
+  onTask(task, frame) {
     let row = this.rows.get(task.id);
     const prev = row ? row.status : undefined;
     if (prev) this.counts[prev]--;
     this.counts[task.status]++;
     if (task.status === 'ERROR') this.errors[task.error] = (this.errors[task.error] ?? 0) + 1;
+    const cached = task.status === 'SUCCESS' && frame?._cached === true;
+    if (cached) this.cached++;
     if (!row) {
       row = { status: task.status, tr: undefined };
       this.rows.set(task.id, row);
@@ -208,7 +214,8 @@ class Run {
     if (row.tr) {
       row.tr.dataset.status = task.status;
       if (task.error) row.tr.dataset.error = task.error;
-      row.statusCell.replaceChildren(badge(task.status, task.error));
+      row.statusCell.replaceChildren(badge(task.status, task.error), ...(cached ? [' ', cachedBadge()] : []));
+      if (cached) row.tr.dataset.cached = 'true';
       row.itemsCell.textContent = String(task.items);
     }
     this.scheduleSummary();
@@ -252,7 +259,7 @@ class Run {
     const parts = [];
     const total = this.rows.size;
     parts.push(`${total} task${total === 1 ? '' : 's'}`);
-    if (c.SUCCESS) parts.push(`${c.SUCCESS} success`);
+    if (c.SUCCESS) parts.push(`${c.SUCCESS} success${this.cached ? ` (${this.cached} cached)` : ''}`);
     if (c.ERROR) parts.push(`${c.ERROR} error`);
     if (c.PENDING + c.SENDING) parts.push(`${c.PENDING + c.SENDING} open`);
     this.taskSummary.textContent = parts.join(' · ');
