@@ -15,6 +15,9 @@ import type { Logger } from './logger.js';
 import { createMetrics, registerMetrics } from './metrics.js';
 import { Pool } from './pool.js';
 import { PUBLIC_DIR } from './paths.js';
+import type { RunResult } from './processes/protocol.js';
+import { createItemsCache } from './cache/items-cache.js';
+import { registerCacheMetrics } from './cache/metrics.js';
 import { openSession } from './session.js';
 import { Stats } from './stats.js';
 import { TaskBoard, taskHost } from './task-host.js';
@@ -55,10 +58,14 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   const run = launcher.run;
   const nextTaskId = () => ++taskSeq;
   const board = new TaskBoard();
+  const cache = createItemsCache<RunResult | undefined>(
+    { ttlMs: config.cache.ttlMs, sizeBytes: config.cache.sizeBytes, redisUrl: config.cache.redis },
+    log.child({ component: 'cache' }),
+  );
   // One session logic per app, with the app's task host: a provide()d machine has its own state
   // nodes, which every session would carry if it were provided per session (about 20 KB each).
   const logic = sessionMachine.provide({
-    actors: { taskHost: taskHost({ config, pool, stats, commands, run, log, nextTaskId, board }) },
+    actors: { taskHost: taskHost({ config, pool, stats, commands, run, log, nextTaskId, board, cache }) },
   });
 
   const app: FastifyInstance = Fastify({
@@ -82,6 +89,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   app.addHook('onClose', async () => {
     await idle(pool, config.timeout.killMs + 500);
     launcher.stop();
+    await cache.close();
   });
 
   const allowed = config.server.allowedOrigins;
@@ -109,7 +117,9 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   });
 
   app.get('/stats', async () => stats.toJSON());
-  registerMetrics(app, createMetrics({ stats, pool, launcher, instance: config.metrics.node }));
+  const registry = createMetrics({ stats, pool, launcher, instance: config.metrics.node });
+  registerCacheMetrics(registry, cache);
+  registerMetrics(app, registry);
   app.get('/health', async (_req, reply) =>
     shuttingDown ? reply.code(503).send({ status: 'shutting down' }) : { status: 'ok' },
   );

@@ -23,6 +23,13 @@ export interface Config {
     items: string;
     echo: string;
     suppliersInput: 'request' | 'params';
+    runner: 'warm' | 'spawn';
+  };
+  cache: {
+    /** 0 = off. */
+    ttlMs: number;
+    sizeBytes: number;
+    redis: string | null;
   };
   timeout: {
     scriptMs: number;
@@ -52,6 +59,7 @@ export interface Config {
   };
   metrics: {
     node: string;
+    suppliers: number;
   };
   debug: boolean;
   demo: boolean;

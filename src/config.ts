@@ -123,6 +123,11 @@ const KEYS = {
   'aggregator.timeout.kill': key('1', 'seconds between SIGTERM and SIGKILL', SECS, seconds(false)),
   'aggregator.pool.executor': key('20', 'script processes at once', 'an integer >= 1', int(1)),
   'aggregator.pool.order': key('fair', '`fair` or `fifo`', 'fair or fifo', oneOf(z.enum(['fair', 'fifo']))),
+  'aggregator.script.runner': key('warm', '`warm` or `spawn`', 'warm or spawn', oneOf(z.enum(['warm', 'spawn']))),
+  'aggregator.cache.ttl': key('0', 'seconds an items answer is reused; 0 = no cache', `a number of seconds >= 0 (at most ${MAX_SECONDS})`, seconds(true)),
+  'aggregator.cache.size': key('64MB', 'in-process cache size', SIZE, size),
+  'aggregator.cache.redis': key('', 'redis URL', 'a redis:// URL', z.string().transform((v) => (v.trim() === '' ? null : v.trim()))),
+  'aggregator.metrics.suppliers': key('100', 'distinct supplier names in /metrics', 'an integer >= 1', int(1)),
   'aggregator.script.suppliers-input': key('request', '`request` or `params`', 'request or params', oneOf(z.enum(['request', 'params']))),
   'aggregator.fields.request': key(
     'code,brand,apikey,analog',
@@ -260,7 +265,9 @@ function toConfig(v: Values): Config {
       items: v['aggregator.script.items'],
       echo: v['aggregator.script.echo'],
       suppliersInput: v['aggregator.script.suppliers-input'],
+      runner: v['aggregator.script.runner'],
     },
+    cache: { ttlMs: v['aggregator.cache.ttl'], sizeBytes: v['aggregator.cache.size'], redis: v['aggregator.cache.redis'] },
     timeout: {
       scriptMs: v['aggregator.timeout.script'],
       sessionMs: v['aggregator.timeout.session'],
@@ -283,7 +290,7 @@ function toConfig(v: Values): Config {
       outputSizeBytes: v['aggregator.limit.output-size'],
       sendBufferBytes: v['aggregator.limit.send-buffer'],
     },
-    metrics: { node: v['aggregator.metrics.node'] },
+    metrics: { node: v['aggregator.metrics.node'], suppliers: v['aggregator.metrics.suppliers'] },
     debug: v['aggregator.debug'],
     demo: v['aggregator.demo'],
   };

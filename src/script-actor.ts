@@ -9,12 +9,16 @@ import type { TaskKind } from './frames.js';
 import type { Logger } from './logger.js';
 import type { Pool } from './pool.js';
 import type { RunResult, RunScript } from './processes/protocol.js';
+import { cacheKey } from './cache/key.js';
+import type { ItemsCache } from './cache/items-cache.js';
 import { redactStderr } from './secrets.js';
 import type { Stats } from './stats.js';
 import { parseItems, parseSuppliers } from './translate.js';
 
 export interface ScriptDeps {
   readonly config: Config;
+  /** The items cache (src/cache/); off unless aggregator.cache.ttl > 0. */
+  readonly cache: ItemsCache<RunResult | undefined>;
   readonly pool: Pool;
   readonly stats: Stats;
   readonly commands: { readonly suppliers: Command; readonly items: Command };
@@ -38,54 +42,93 @@ export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fie
 
 /** One logic for every task of an app; what a task needs to know of its session is in its input. */
 export function scriptActor(deps: ScriptDeps) {
+  const { config, cache } = deps;
   return fromCallback<ScriptEvent, ScriptInput>(({ input, sendBack }) => {
     const log = deps.log.child({ session: input.session, task: input.id });
     const abort = new AbortController();
     const queuedAt = performance.now();
-    const { config } = deps;
     // Set before FINISHED goes out: the task machine stops this actor while handling it.
     let finished = false;
-    const job = async () => {
-      sendBack({ type: 'STARTED' });
-      const startedAt = performance.now();
-      let taskLog = log;
-      const run = await deps.run({
-        command: input.kind === 'SUPPLIERS' ? deps.commands.suppliers : deps.commands.items,
-        input: input.stdin,
-        timeoutMs: config.timeout.scriptMs,
-        killAfterMs: config.timeout.killMs,
-        maxOutputBytes: config.limit.outputSizeBytes,
-        env: { AGGREGATOR_SESSION: input.session, AGGREGATOR_TASK_ID: String(input.id) },
-        signal: abort.signal,
-        onSpawn: (pid) => {
-          taskLog = log.child({ pid });
-          taskLog.debug({ kind: input.kind }, 'script started');
-        },
-        // stderr is logged as text: the secrets this script was given are cut out of it first.
-        log: {
-          debug: (o, m) => taskLog.debug(redactStderr(o, input.stdin), m),
-          warn: (o, m) => taskLog.warn(redactStderr(o, input.stdin), m),
-        },
-      });
-      deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs);
-      if (abort.signal.aborted) {
-        taskLog.debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
-        return;
-      }
-      const result = translateRun(input.kind, run, config.fields);
-      if (result.ok) taskLog.debug({ ms: Math.round(run.durationMs), items: result.items.length }, 'script done');
-      else taskLog.info({ ms: Math.round(run.durationMs), code: result.code, reason: run.ok ? undefined : run.reason }, 'script failed');
+    const finish = (result: TaskResult) => {
       finished = true;
       sendBack({ type: 'FINISHED', result });
     };
-    // A throw here is a bug; the task still ends (E_UNKNOWN) instead of waiting for the session timeout.
-    const guarded = () =>
-      job().catch((err: unknown) => {
-        log.error({ err }, 'script task failed unexpectedly');
-        finished = true;
-        if (!abort.signal.aborted) sendBack({ type: 'FINISHED', result: { ok: false, code: 'E_UNKNOWN' } });
+
+    /** Waits for a pool slot, then runs the script; undefined when aborted before it started. */
+    const execute = (signal: AbortSignal) =>
+      new Promise<RunResult | undefined>((resolve, reject) => {
+        let taskLog = log;
+        const job = async () => {
+          sendBack({ type: 'STARTED' });
+          const startedAt = performance.now();
+          const run = await deps.run({
+            command: input.kind === 'SUPPLIERS' ? deps.commands.suppliers : deps.commands.items,
+            input: input.stdin,
+            timeoutMs: config.timeout.scriptMs,
+            killAfterMs: config.timeout.killMs,
+            maxOutputBytes: config.limit.outputSizeBytes,
+            env: { AGGREGATOR_SESSION: input.session, AGGREGATOR_TASK_ID: String(input.id) },
+            signal,
+            onSpawn: (pid) => {
+              taskLog = log.child({ pid });
+              taskLog.debug({ kind: input.kind }, 'script started');
+            },
+            // stderr is logged as text: the secrets this script was given are cut out of it first.
+            log: {
+              debug: (o, m) => taskLog.debug(redactStderr(o, input.stdin), m),
+              warn: (o, m) => taskLog.warn(redactStderr(o, input.stdin), m),
+            },
+          });
+          deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs);
+          if (signal.aborted) taskLog.debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
+          else if (run.ok) taskLog.debug({ ms: Math.round(run.durationMs), bytes: run.stdout.length }, 'script done');
+          else taskLog.info({ ms: Math.round(run.durationMs), code: run.code, reason: run.reason }, 'script failed');
+          resolve(run);
+        };
+        // A throw in here is a bug: the task still ends (E_UNKNOWN, below) instead of waiting for the session timeout.
+        void deps.pool.run(input.session, () => job().catch(reject), signal).then((ran) => ran || resolve(undefined));
       });
-    void deps.pool.run(input.session, guarded, abort.signal);
+
+    /** An ITEMS task with the cache on: a stored answer, or one script run shared by identical tasks. */
+    const cached = async (): Promise<TaskResult | undefined> => {
+      const key = cacheKey(deps.commands.items.line, `${input.stdin}\n`);
+      const hit = await cache.get(key);
+      if (abort.signal.aborted) return undefined;
+      if (hit) {
+        const res = translateRun('ITEMS', { ok: true, stdout: hit, pid: 0, durationMs: 0 }, config.fields);
+        // An answer stored under other field names (a config change) is no answer.
+        if (res.ok) {
+          log.debug({ items: res.items.length }, 'answered from the items cache');
+          return { ...res, cached: true };
+        }
+      }
+      let mine: TaskResult | undefined;
+      const run = await cache.join(key, abort.signal, async (shared) => {
+        const r = await execute(shared);
+        if (r?.ok) {
+          mine = translateRun('ITEMS', r, config.fields);
+          if (mine.ok) cache.set(key, r.stdout);
+        }
+        return r;
+      });
+      if (!run) return undefined;
+      // Only the first of the identical tasks ran the script; the others read its answer.
+      return mine ?? translateRun('ITEMS', run, config.fields);
+    };
+
+    const flow = async () => {
+      const result =
+        cache.enabled && input.kind === 'ITEMS'
+          ? await cached()
+          : await execute(abort.signal).then((run) => run && translateRun(input.kind, run, config.fields));
+      if (result && !abort.signal.aborted) finish(result);
+    };
+    flow().catch((err: unknown) => {
+      // Dropped while it waited for a shared run (join rejects then): nothing to report.
+      if (abort.signal.aborted) return;
+      log.error({ err }, 'script task failed unexpectedly');
+      finish({ ok: false, code: 'E_UNKNOWN' });
+    });
     // Nothing to abort once the script is done (abort() builds a DOMException with its stack).
     return () => finished || abort.abort();
   });

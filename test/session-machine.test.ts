@@ -13,6 +13,7 @@ import type { JsonObject } from '../src/json.js';
 import { Pool } from '../src/pool.js';
 import type { RunResult, RunScript, ScriptFailure } from '../src/processes/protocol.js';
 import { createSession, sessionInput } from '../src/session.js';
+import { createItemsCache } from '../src/cache/items-cache.js';
 import { Stats } from '../src/stats.js';
 import { TaskBoard, taskHost } from '../src/task-host.js';
 import { type AnyFrame, invariantViolations, waitFor } from './helpers/harness.js';
@@ -78,7 +79,7 @@ function session(opts: Options = {}) {
     });
   const commands = { suppliers: parseCommand('suppliers.php'), items: parseCommand('items.php') };
   const logic = sessionMachine.provide({
-    actors: { taskHost: taskHost({ config, pool, stats, commands, run, log: silent, nextTaskId, board }) },
+    actors: { taskHost: taskHost({ config, pool, stats, commands, run, log: silent, nextTaskId, board, cache: createItemsCache({}, silent) }) },
   });
   const actor = createSession(opts.patch ? opts.patch(logic) : logic, { ...sessionInput('S1', config), ...opts.input });
   actor.on('frame', ({ frame }) => void frames.push(frame as AnyFrame));

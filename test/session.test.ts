@@ -11,6 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { Pool } from '../src/pool.js';
 import type { RunOptions, RunResult } from '../src/processes/protocol.js';
 import { openSession } from '../src/session.js';
+import { createItemsCache } from '../src/cache/items-cache.js';
 import { Stats } from '../src/stats.js';
 import { TaskBoard, taskHost } from '../src/task-host.js';
 import { waitFor } from './helpers/harness.js';
@@ -51,7 +52,7 @@ t.test('the session machine fails mid-search: 1011 E_UNKNOWN, tasks stopped, cou
     const nextTaskId = () => ++taskSeq;
     const commands = { suppliers: parseCommand('suppliers'), items: parseCommand('items') };
     const logic = sessionMachine.provide({
-      actors: { taskHost: taskHost({ config, pool, stats, run, commands, log, nextTaskId, board: new TaskBoard() }) },
+      actors: { taskHost: taskHost({ config, pool, stats, run, commands, log, nextTaskId, board: new TaskBoard(), cache: createItemsCache({}, log) }) },
     });
     openSession(socket, { config, stats, sessions, log, logic, nextTaskId });
   });
