@@ -1,16 +1,19 @@
 // pino to stdout (for the journal) and to logging.file.path/aggregator.log, rotated by size.
+// (The file's name is config.logging.file: aggregator.log unless the original's `logging.file`
+// key named another.)
 // Secrets are redacted twice: by path (cheap, the usual places) and by a deep scrub of every
 // logged object (any depth), because the code never means to log params or apikey but a
 // future log call might pass a supplier or a request whole.
 import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
 import { createStream } from 'rotating-file-stream';
+import { DEFAULT_LOG_FILE } from './config.js';
 import type { Config } from './config-types.js';
 
 export type { Logger };
 
-/** File name inside logging.file.path; rotated copies are aggregator.log.1 … .N (newest first). */
-export const LOG_FILE = 'aggregator.log';
+/** Default file name inside logging.file.path; rotated copies are aggregator.log.1 … .N (newest first). */
+export const LOG_FILE = DEFAULT_LOG_FILE;
 export const CENSOR = '[redacted]';
 /** Keys whose values never reach a log line, at any depth. */
 export const SECRET_KEYS: ReadonlySet<string> = new Set(['params', 'apikey']);
@@ -64,7 +67,7 @@ export interface LoggerHandle {
  */
 function openFile(config: Config) {
   fs.mkdirSync(config.logging.path, { recursive: true });
-  return createStream(LOG_FILE, {
+  return createStream(config.logging.file, {
     path: config.logging.path,
     size: `${config.logging.maxSizeBytes}B`,
     rotate: config.logging.maxHistory,
@@ -77,7 +80,7 @@ export function createLogger(config: Config, opts: { stdout?: boolean } = {}): L
   // after an error rfs stays closed, so say so on stderr once.
   let failed = false;
   file.on('error', (err: Error) => {
-    if (!failed) process.stderr.write(`aggregator: log file ${LOG_FILE} failed, logging to stdout only: ${err.message}\n`);
+    if (!failed) process.stderr.write(`aggregator: log file ${config.logging.file} failed, logging to stdout only: ${err.message}\n`);
     failed = true;
   });
   // Lines logged after close() (a late task callback during shutdown) go to stdout only: a

@@ -75,6 +75,27 @@ t.test('every line of the file is redacted, bindings included; the level filters
   t.same((got[0]?.request as Record<string, unknown>).code, 'c', 'the rest of the object kept');
 });
 
+t.test("the original's logging.file names the folder and the file, rotated copies included", async (t) => {
+  const dir = tmp();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const { config } = loadConfig({
+    argv: [`-Dlogging.file=${dir}/shop/search.log`, '-Dlogging.file.max-size=1KB', '-Dlogging.file.max-history=2'],
+    env: {},
+    cwd: ROOT,
+  });
+  const logs = createLogger(config, { stdout: false });
+  for (let i = 0; i < 40; i++) {
+    logs.log.info({ i, pad: 'x'.repeat(60) }, 'line');
+    await new Promise((r) => setImmediate(r));
+  }
+  await logs.close();
+  const files = fs.readdirSync(path.join(dir, 'shop')).sort();
+  t.same(files, ['search.log', 'search.log.1', 'search.log.2'], 'the named file and its rotated copies, nothing else');
+  // The last line is in the live file, or in .1 when it was the one that triggered a rotation.
+  const last = lines(path.join(dir, 'shop', 'search.log')).at(-1) ?? lines(path.join(dir, 'shop', 'search.log.1')).at(-1);
+  t.equal(last?.i, 39, 'the lines went to the named file');
+});
+
 t.test('rotation at max-size keeps max-history files, never more than max-history + 1 in the folder', async (t) => {
   const dir = tmp();
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
