@@ -1,18 +1,24 @@
 // One search on one WebSocket (SPEC 3): awaiting-request → fetching-suppliers →
-// fetching-items → done, or rejected / failed / timed-out / closed / shut-down.
+// fetching-items → done, or rejected / request-timed-out / failed / timed-out / closed / shut-down.
 // The machine decides which frames are sent and in which order; the effects themselves
 // (`send`, `sendItems`, `close`, `taskStarted`, `startTask`, `stopTask`) and the `task`
 // actor's script are provided by src/.
 import { type ActorRefFrom, assign, setup } from 'xstate';
+import type { SuppliersInput } from '../src/config-types.js';
 import type { ErrorCode } from '../src/errors.js';
 import { type Frame, type TaskKind, type TaskMeta, sessionFrame, taskFrame } from '../src/frames.js';
 import type { JsonObject } from '../src/json.js';
+import { suppliersStdin } from '../src/translate.js';
 import { type TaskInput, type TaskReport, type TaskResult, taskMachine } from './task.js';
 
 export interface SessionInput {
   readonly session: string;
   readonly sessionTimeoutMs: number;
   readonly queueTimeoutMs: number;
+/** aggregator.timeout.request: how long a new socket may stay silent before its request. */
+  readonly requestTimeoutMs: number;
+/** aggregator.script.suppliers-input: the request as it is, or as {"params": request}. */
+  readonly suppliersInput: SuppliersInput;
 /** aggregator.limit.tasks: tasks one session may create. */
   readonly taskLimit: number;
 /** aggregator.fields.info */
@@ -101,6 +107,7 @@ const base = setup({
   },
   delays: {
     sessionTimeout: ({ context }) => context.sessionTimeoutMs,
+    requestTimeout: ({ context }) => context.requestTimeoutMs,
   },
 });
 
@@ -118,7 +125,7 @@ const sendReused = base.enqueueActions(({ context, enqueue }) => {
 /** Queues the tasks a finished step produced: PENDING each, before the parent's end. */
 const spawnTasks = base.enqueueActions(({ context, event, enqueue }) => {
   const specs: Spec[] = [];
-  if (event.type === 'REQUEST') specs.push({ kind: 'SUPPLIERS', stdin: JSON.stringify(event.request) });
+  if (event.type === 'REQUEST') specs.push({ kind: 'SUPPLIERS', stdin: suppliersStdin(event.request, context.suppliersInput) });
   if (event.type === 'TASK_DONE' && event.result.ok) {
     const parent = context.open.get(event.id);
     const nested = parent?.kind === 'ITEMS' ? parent.id : undefined;
@@ -190,6 +197,8 @@ const chart = base.createMachine({
   },
   states: {
     awaitingRequest: {
+      // A silent socket must not hold a slot of aggregator.limit.sessions for long (SPEC 3.1).
+      after: { requestTimeout: 'requestTimedOut' },
       on: {
         REQUEST: { target: 'searching', actions: ['keepRequest', 'spawnTasks'] },
         BAD_REQUEST: { target: 'rejected', actions: 'keepRequest' },
@@ -237,6 +246,15 @@ const chart = base.createMachine({
       entry: [
         { type: 'setError', params: { code: 'E_SESSION_TIMEOUT' } },
         'endOpenTasks',
+        'sendSessionEnd',
+        { type: 'close', params: { code: 4408, reason: 'E_SESSION_TIMEOUT' } },
+      ],
+    },
+    // No request came: nothing was started, so only the SESSION frame and the close.
+    requestTimedOut: {
+      type: 'final',
+      entry: [
+        { type: 'setError', params: { code: 'E_SESSION_TIMEOUT' } },
         'sendSessionEnd',
         { type: 'close', params: { code: 4408, reason: 'E_SESSION_TIMEOUT' } },
       ],

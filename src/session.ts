@@ -191,6 +191,8 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       session,
       sessionTimeoutMs: config.timeout.sessionMs,
       queueTimeoutMs: config.timeout.queueMs,
+      requestTimeoutMs: config.timeout.requestMs,
+      suppliersInput: config.script.suppliersInput,
       taskLimit: config.limit.tasks,
       infoField: config.fields.info,
       nextTaskId: deps.nextTaskId,

@@ -3,7 +3,7 @@
 // starts and how it ends. Frame order and the SPEC 3.3 invariants are checked on every run.
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
-import { createActor, fromCallback } from 'xstate';
+import { SimulatedClock, createActor, fromCallback } from 'xstate';
 import { type SessionInput, sessionMachine } from '../machines/session.js';
 import { type ScriptEvent, type TaskInput, type TaskResult, taskMachine } from '../machines/task.js';
 import type { ErrorCode } from '../src/errors.js';
@@ -24,7 +24,7 @@ const params = { code: '3310', brand: 'ctr', analog: 1 };
 const ok = (items: JsonObject[] = [], suppliers: JsonObject[] = []): TaskResult => ({ ok: true, items, suppliers });
 const err = (code: ErrorCode): TaskResult => ({ ok: false, code });
 
-function session(opts: Partial<SessionInput> = {}) {
+function session(opts: Partial<SessionInput> = {}, clock?: SimulatedClock) {
   const frames: AnyFrame[] = [];
   const closes: { code: number; reason: string }[] = [];
   const started: number[] = [];
@@ -60,11 +60,15 @@ function session(opts: Partial<SessionInput> = {}) {
       session: 'S1',
       sessionTimeoutMs: 10_000,
       queueTimeoutMs: 0,
+      requestTimeoutMs: 10_000,
+      suppliersInput: 'request',
       taskLimit: 10_000,
       infoField: 'info',
       nextTaskId: () => ++nextId,
       ...opts,
     },
+    // (an undefined clock would replace xstate's default one)
+    ...(clock ? { clock } : {}),
   });
   actor.subscribe({ error: (e) => void errors.push(e) });
   actor.start();
@@ -209,6 +213,46 @@ t.test('session timeout: queued → E_SCRIPT_CANCELLED, running → E_SESSION_TI
   const before = s.frames.length;
   s.script(103).finish(ok([{ code: 'late' }]));
   t.equal(s.frames.length, before, 'a late result after the end sends nothing');
+  checkEnd(t, s);
+});
+
+t.test('no request within the request timeout: one SESSION E_SESSION_TIMEOUT frame, close 4408', async (t) => {
+  const clock = new SimulatedClock();
+  const s = session({ requestTimeoutMs: 300 }, clock);
+  clock.increment(299);
+  t.same(s.trace(), [], 'nothing before the timeout');
+  clock.increment(1);
+  t.same(s.frames, [{ _session: 'S1', _task: 'SESSION', _status: 'ERROR', _error: 'E_SESSION_TIMEOUT' }], 'no _params: no request was parsed');
+  t.same(s.closes, [{ code: 4408, reason: 'E_SESSION_TIMEOUT' }]);
+  t.equal(s.state(), 'requestTimedOut');
+  t.equal(s.actor.getSnapshot().context.error, 'E_SESSION_TIMEOUT', 'the session ends with that error (stats, log)');
+  t.same(s.scripts.size, 0, 'no script was started');
+  checkEnd(t, s);
+});
+
+t.test('a request in time cancels the request timeout; the search runs on the session timeout', async (t) => {
+  const clock = new SimulatedClock();
+  const s = session({ requestTimeoutMs: 300, sessionTimeoutMs: 1000 }, clock);
+  clock.increment(299);
+  s.request();
+  clock.increment(500);
+  t.same(s.trace(), ['101 PENDING'], 'no request-timeout frame after the request');
+  s.script(101).start();
+  s.script(101).finish(ok([], []));
+  t.same(s.trace(), ['101 PENDING', '101 SUCCESS', 'SESSION SUCCESS']);
+  t.same(s.closes, [{ code: 1000, reason: '' }]);
+  checkEnd(t, s);
+});
+
+t.test('suppliers-input=params: the suppliers script gets {"params": request}; items scripts the supplier as it is', async (t) => {
+  const s = session({ suppliersInput: 'params' });
+  s.request();
+  t.same(JSON.parse(s.script(101).input.stdin), { params: request });
+  s.script(101).start();
+  s.script(101).finish(ok([], [{ class: 'CManRossko', params: { login: 'l' } }]));
+  t.same(JSON.parse(s.script(102).input.stdin), { class: 'CManRossko', params: { login: 'l' } }, 'unchanged for items');
+  s.script(102).start();
+  s.script(102).finish(ok([{ code: 'x' }]));
   checkEnd(t, s);
 });
 
