@@ -98,7 +98,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   });
 
   app.get('/stats', async () => stats.toJSON());
-  registerMetrics(app, createMetrics({ stats, pool, launcher, instance: config.metrics.node }));
+  registerMetrics(app, createMetrics({ stats, pool, launcher, instance: config.metrics.node, suppliers: config.metrics.suppliers }));
   app.get('/health', async (_req, reply) =>
     shuttingDown ? reply.code(503).send({ status: 'shutting down' }) : { status: 'ok' },
   );
