@@ -427,6 +427,9 @@ t.test('the original v0.7 application.properties starts as it is, without a warn
   t.equal(config.logging.path, 'logs', 'logging.file: its folder');
   t.equal(config.logging.file, 'aggregator.log', 'logging.file: its file name');
   t.equal(config.logging.level, 'debug');
+  t.equal(config.logging.maxSizeBytes, 10 * 1024 * 1024);
+  t.equal(config.logging.maxHistory, 10);
+  t.equal(config.fields.info, 'info');
   t.equal(config.metrics.node, 'shop-node-1', 'aggregator.prometheus.node');
   t.equal(config.script.items, '/usr/bin/php -d display_errors=stderr script/items.php');
   t.equal(config.script.suppliers, '/usr/bin/php -d display_errors=stderr script/suppliers.php');
