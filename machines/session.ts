@@ -197,7 +197,7 @@ const chart = base.createMachine({
   },
   states: {
     awaitingRequest: {
-      // A silent socket must not hold a slot of aggregator.limit.sessions for long (SPEC 3.1).
+      // A silent socket must not hold a slot of aggregator.limit.sessions for long.
       after: { requestTimeout: 'requestTimedOut' },
       on: {
         REQUEST: { target: 'searching', actions: ['keepRequest', 'spawnTasks'] },
