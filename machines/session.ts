@@ -1,5 +1,6 @@
 // One search on one WebSocket (docs/protocol.md): awaiting-request → searching (fetching
-// suppliers → fetching items) → done, or rejected / failed / timed-out / closed / shut-down.
+// suppliers → fetching items) → done, or rejected / request-timed-out / failed / timed-out /
+// closed / shut-down.
 // The machine decides every frame, its order, and what happens to every task, and does none of
 // it itself:
 // - frames and the close are emitted events (`frame`, `items`, `close`) that src/session.ts
@@ -9,9 +10,12 @@
 //   invoked for the whole session, so the STOP orders of a final state reach it before XState
 //   stops it (and with it every task) as the session completes.
 import { type ActorRefFrom, assign, emit, enqueueActions, fromCallback, setup } from 'xstate';
+import type { SuppliersInput } from '../src/config-types.js';
 import { type ErrorCode, NORMAL_CLOSE, closeCodeFor } from '../src/errors.js';
 import { type Frame, type TaskKind, type TaskMeta, sessionFrame, taskFrame } from '../src/frames.js';
 import type { JsonObject } from '../src/json.js';
+import { supplierClass } from '../src/stats.js';
+import { suppliersStdin } from '../src/translate.js';
 import type { TaskResult } from './task.js';
 
 /** The session actor's systemId: its task host finds it by this name. */
@@ -27,7 +31,7 @@ export interface SessionInput {
   /** aggregator.fields.info */
   readonly infoField: string;
   /** aggregator.script.suppliers-input: the request as it is, or wrapped as {"params": …}. */
-  readonly suppliersInput: 'request' | 'params';
+  readonly suppliersInput: SuppliersInput;
 }
 
 /** An unfinished task, as the frames need it. */
@@ -93,8 +97,6 @@ function infoOf(supplier: JsonObject, field: string): TaskMeta['info'] {
   return value === undefined ? undefined : { value };
 }
 
-const supplierName = (supplier: JsonObject): string | undefined => (typeof supplier.class === 'string' ? supplier.class : undefined);
-
 interface NewTask {
   meta: TaskMeta;
   order: TaskOrder;
@@ -104,7 +106,7 @@ interface NewTask {
 function newTasks(context: SessionContext, event: SessionEvent): NewTask[] {
   const { session } = context;
   if (event.type === 'REQUEST') {
-    const stdin = JSON.stringify(context.suppliersInput === 'params' ? { params: event.request } : event.request);
+    const stdin = suppliersStdin(event.request, context.suppliersInput);
     const meta: TaskMeta = { session, id: event.taskId, kind: 'SUPPLIERS' };
     return [{ meta, order: { id: event.taskId, kind: 'SUPPLIERS', stdin } }];
   }
@@ -115,7 +117,7 @@ function newTasks(context: SessionContext, event: SessionEvent): NewTask[] {
   return event.result.suppliers.map((supplier, i) => {
     const id = event.childIds[i] ?? -1;
     const meta: TaskMeta = { session, id, kind: 'ITEMS', info: infoOf(supplier, context.infoField), parent };
-    return { meta, order: { id, kind: 'ITEMS', stdin: JSON.stringify(supplier), supplier: supplierName(supplier) } };
+    return { meta, order: { id, kind: 'ITEMS', stdin: JSON.stringify(supplier), supplier: supplierClass(supplier) } };
   });
 }
 
@@ -256,7 +258,7 @@ export const sessionMachine = setup({
   },
   states: {
     awaitingRequest: {
-      after: { requestTimeout: 'timedOut' },
+      after: { requestTimeout: 'requestTimedOut' },
       on: {
         REQUEST: { target: 'searching', actions: ['keepRequest', 'queueTasks'] },
         BAD_REQUEST: { target: 'rejected', actions: 'keepRequest' },
@@ -291,6 +293,11 @@ export const sessionMachine = setup({
     done: { type: 'final', entry: ['sendSessionEnd', 'closeNormally'] },
     failed: { type: 'final', entry: ['sendSessionEnd', 'closeNormally'] },
     rejected: { type: 'final', entry: ['sendSessionEnd', 'close'] },
+    // A socket that never sent its request: an idle connection never holds a session slot for long.
+    requestTimedOut: {
+      type: 'final',
+      entry: [{ type: 'setError', params: { code: 'E_SESSION_TIMEOUT' } }, 'sendSessionEnd', 'close'],
+    },
     timedOut: {
       type: 'final',
       entry: [{ type: 'setError', params: { code: 'E_SESSION_TIMEOUT' } }, 'endOpenTasks', 'sendSessionEnd', 'close'],

@@ -18,8 +18,10 @@ export type TaskResult =
       bytes: number;
       /** Answered from the items cache, not by a script run. */
       cached?: boolean;
+      /** How long its script ran (none when answered from the cache), for the per-supplier metrics. */
+      runMs?: number;
     }
-  | { ok: false; code: ErrorCode };
+  | { ok: false; code: ErrorCode; runMs?: number };
 
 export interface ScriptInput {
   readonly session: string;

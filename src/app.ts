@@ -117,7 +117,7 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   });
 
   app.get('/stats', async () => stats.toJSON());
-  const registry = createMetrics({ stats, pool, launcher, instance: config.metrics.node });
+  const registry = createMetrics({ stats, pool, launcher, instance: config.metrics.node, suppliers: config.metrics.suppliers });
   registerCacheMetrics(registry, cache);
   registerMetrics(app, registry);
   app.get('/health', async (_req, reply) =>

@@ -1,14 +1,17 @@
-// Builds the typed Config from the sources of SPEC section 8, later wins:
+// Builds the typed Config from its sources, later wins:
 // defaults → application.properties (or --config PATH) → environment → command line.
 // Every value travels as a string until the end, then each key's zod schema checks and converts it,
 // so a bad value is reported the same way whatever source it came from.
+//
+// Each key is declared once, in KEYS below: its name, default, meaning, validation and the
+// Config property it lands on (`to`). The Config type is inferred from that table, so a new
+// key is one line here (plus its row in docs/configuration.md, which a test keeps in step).
 
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseLines } from 'dot-properties';
 import { z } from 'zod';
 import { parseCommand } from './command.js';
-import type { Config } from './config-types.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -69,107 +72,200 @@ const bool = z
   .pipe(z.enum(['true', 'false', '1', '0', 'yes', 'no']))
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const oneOf = <T extends Readonly<Record<string, string>>>(values: z.ZodEnum<T>) => z.string().trim().toLowerCase().pipe(values);
+// A file name inside the log folder: no folder part of its own.
+const fileName = text.refine((name) => !name.includes('/') && name !== '.' && name !== '..');
 
-interface KeySpec<S extends z.ZodType = z.ZodType> {
+/** redis://[user:password@]host[:port][/db] or rediss://… (TLS); nothing else, so a typo fails at startup. */
+export function isRedisUrl(value: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (
+    (url.protocol === 'redis:' || url.protocol === 'rediss:') &&
+    url.hostname !== '' &&
+    /^(\/\d*)?$/.test(url.pathname) &&
+    url.search === '' &&
+    url.hash === ''
+  );
+}
+// Empty = no shared cache (null).
+const redisUrl = z
+  .string()
+  .trim()
+  .refine((s) => s === '' || isRedisUrl(s))
+  .transform((s) => (s === '' ? null : s));
+
+interface KeySpec<S extends z.ZodType = z.ZodType, P extends string = string> {
+  /** Where the value lands in Config, as a dotted property path ("timeout.scriptMs"). */
+  to: P;
+  /** Written as a properties file would hold it. */
   default: string;
   meaning: string;
   /** Completes "expected …" in a ConfigError. */
   expected: string;
   schema: S;
 }
-const key = <S extends z.ZodType>(def: string, meaning: string, expected: string, schema: S): KeySpec<S> => ({
-  default: def,
-  meaning,
-  expected,
-  schema,
-});
+const key = <const P extends string, S extends z.ZodType<unknown, string>>(
+  to: P,
+  def: string,
+  meaning: string,
+  expected: string,
+  schema: S,
+): KeySpec<S, P> => ({ to, default: def, meaning, expected, schema });
 
 const PHP = '/usr/bin/php -d display_errors=stderr';
 const SECS = `a number of seconds > 0 (at most ${MAX_SECONDS})`;
+const SECS0 = `a number of seconds >= 0 (at most ${MAX_SECONDS})`;
 const SIZE = 'a size > 0 such as 512, 64KB, 16MB or 1GB';
 const FIELD = 'a non-empty field name';
+const COMMAND = 'a command line without shell operators (| ; > &)';
+const BOOL = 'true or false (also 1/0, yes/no)';
 
-// The SPEC section 8 table, in its order. Defaults are written as a properties file would hold them.
+// Every key, in the order of the table in docs/configuration.md.
 const KEYS = {
-  'server.port': key('8000', 'port', 'an integer port 0..65535', int(0, 65535)),
-  'server.address': key('127.0.0.1', 'listen address (localhost only unless set)', 'a non-empty address', text),
+  'server.port': key('server.port', '8000', 'port', 'an integer port 0..65535', int(0, 65535)),
+  'server.address': key('server.address', '127.0.0.1', 'listen address (localhost only unless set)', 'a non-empty address', text),
   'server.allowed-origins': key(
+    'server.allowedOrigins',
     '',
     'comma list of allowed `Origin`s for WebSockets; empty = any',
     'a comma list of origins',
+    // null = any Origin is allowed.
     list.transform((l) => (l.length > 0 ? l : null)),
   ),
   'logging.level.me.blzr.aggregator': key(
+    'logging.level',
     'INFO',
     'TRACE/DEBUG/INFO/WARN/ERROR',
     'one of TRACE, DEBUG, INFO, WARN, ERROR',
     oneOf(z.enum(['trace', 'debug', 'info', 'warn', 'error'])),
   ),
-  'logging.file.path': key('logs', 'folder of `aggregator.log`', 'a non-empty folder path', text),
-  'logging.file.max-size': key('10MB', 'rotate at this size', SIZE, size),
-  'logging.file.max-history': key('10', 'rotated files kept', 'an integer >= 1', int(1)),
-  'aggregator.script.suppliers': key(`${PHP} script/suppliers.php`, 'command line of the suppliers script', 'a command line without shell operators (| ; > &)', commandLine),
-  'aggregator.script.items': key(`${PHP} script/items.php`, 'command line of the items script', 'a command line without shell operators (| ; > &)', commandLine),
-  'aggregator.script.echo': key(`${PHP} script/script.php`, 'command line of the echo script', 'a command line without shell operators (| ; > &)', commandLine),
-  'aggregator.timeout.script': key('5', 'seconds one script may run', SECS, seconds(false)),
-  'aggregator.timeout.session': key('30', 'seconds one search may take', SECS, seconds(false)),
-  'aggregator.timeout.queue': key(
-    '0',
-    '0 = off; else seconds a task may wait queued',
-    `a number of seconds >= 0 (at most ${MAX_SECONDS})`,
-    seconds(true),
+  'logging.file.path': key('logging.path', 'logs', 'folder of `aggregator.log`', 'a non-empty folder path', text),
+  'logging.file.max-size': key('logging.maxSizeBytes', '10MB', 'rotate at this size', SIZE, size),
+  'logging.file.max-history': key('logging.maxHistory', '10', 'rotated files kept', 'an integer >= 1', int(1)),
+  'aggregator.script.suppliers': key('script.suppliers', `${PHP} script/suppliers.php`, 'command line of the suppliers script', COMMAND, commandLine),
+  'aggregator.script.items': key('script.items', `${PHP} script/items.php`, 'command line of the items script', COMMAND, commandLine),
+  'aggregator.script.echo': key('script.echo', `${PHP} script/script.php`, 'command line of the echo script', COMMAND, commandLine),
+  'aggregator.timeout.script': key('timeout.scriptMs', '5', 'seconds one script may run', SECS, seconds(false)),
+  'aggregator.timeout.session': key('timeout.sessionMs', '30', 'seconds one search may take', SECS, seconds(false)),
+  'aggregator.timeout.queue': key('timeout.queueMs', '0', '0 = off; else seconds a task may wait queued', SECS0, seconds(true)),
+  'aggregator.timeout.request': key('timeout.requestMs', '10', 'seconds a new socket may wait before its request', SECS, seconds(false)),
+  'aggregator.timeout.kill': key('timeout.killMs', '1', 'seconds between SIGTERM and SIGKILL', SECS, seconds(false)),
+  'aggregator.pool.executor': key('pool.executor', '20', 'script processes at once', 'an integer >= 1', int(1)),
+  'aggregator.pool.order': key('pool.order', 'fair', '`fair` or `fifo`', 'fair or fifo', oneOf(z.enum(['fair', 'fifo']))),
+  'aggregator.script.runner': key('script.runner', 'warm', '`warm` or `spawn`', 'warm or spawn', oneOf(z.enum(['warm', 'spawn']))),
+  'aggregator.script.suppliers-input': key(
+    'script.suppliersInput',
+    'request',
+    '`request` or `params`: the suppliers script reads the request, or `{"params": request}` as the original did',
+    'request or params',
+    oneOf(z.enum(['request', 'params'])),
   ),
-  'aggregator.timeout.request': key('10', 'seconds a new socket may wait before its request', SECS, seconds(false)),
-  'aggregator.timeout.kill': key('1', 'seconds between SIGTERM and SIGKILL', SECS, seconds(false)),
-  'aggregator.pool.executor': key('20', 'script processes at once', 'an integer >= 1', int(1)),
-  'aggregator.pool.order': key('fair', '`fair` or `fifo`', 'fair or fifo', oneOf(z.enum(['fair', 'fifo']))),
-  'aggregator.script.runner': key('warm', '`warm` or `spawn`', 'warm or spawn', oneOf(z.enum(['warm', 'spawn']))),
-  'aggregator.cache.ttl': key('0', 'seconds an items answer is reused; 0 = no cache', `a number of seconds >= 0 (at most ${MAX_SECONDS})`, seconds(true)),
-  'aggregator.cache.size': key('64MB', 'in-process cache size', SIZE, size),
-  'aggregator.cache.redis': key('', 'redis URL', 'a redis:// URL', z.string().transform((v) => (v.trim() === '' ? null : v.trim()))),
-  'aggregator.metrics.suppliers': key('100', 'distinct supplier names in /metrics', 'an integer >= 1', int(1)),
-  'aggregator.script.suppliers-input': key('request', '`request` or `params`', 'request or params', oneOf(z.enum(['request', 'params']))),
+  'aggregator.cache.ttl': key('cache.ttlMs', '0', 'seconds an items answer is reused; 0 = no cache', SECS0, seconds(true)),
+  'aggregator.cache.size': key('cache.sizeBytes', '64MB', 'in-process cache size (least recently used out first)', SIZE, size),
+  'aggregator.cache.redis': key(
+    'cache.redis',
+    '',
+    '`redis://host:port/db`: one cache shared by every instance; empty = none',
+    'empty, or a URL redis://host[:port][/db] or rediss://host[:port][/db]',
+    redisUrl,
+  ),
+  'aggregator.metrics.suppliers': key('metrics.suppliers', '100', 'distinct supplier names in /metrics', 'an integer >= 1', int(1)),
   'aggregator.fields.request': key(
+    'fields.request',
     'code,brand,apikey,analog',
     'required request fields',
     'a non-empty comma list of field names',
     list.pipe(z.array(z.string()).min(1)),
   ),
-  'aggregator.fields.items': key('items', 'items array field', FIELD, text),
-  'aggregator.fields.suppliers': key('suppliers', 'suppliers array field', FIELD, text),
-  'aggregator.fields.info': key('info', 'supplier field echoed as `_info`', FIELD, text),
-  'aggregator.fields.faulty': key('code,brand,analog', 'request fields echoed as `_params` on errors', 'a comma list of field names', list),
-  'aggregator.limit.sessions': key('10000', 'open sessions at once', 'an integer >= 1', int(1)),
-  'aggregator.limit.tasks': key(
-    '10000',
-    'tasks in one session; more get `E_SCRIPT_CANCELLED` at once',
-    'an integer >= 1',
-    int(1),
-  ),
-  'aggregator.limit.request-size': key('64KB', 'largest request frame (close 1009 above it)', SIZE, size),
-  'aggregator.limit.output-size': key('16MB', 'largest script stdout', SIZE, size),
+  'aggregator.fields.items': key('fields.items', 'items', 'items array field', FIELD, text),
+  'aggregator.fields.suppliers': key('fields.suppliers', 'suppliers', 'suppliers array field', FIELD, text),
+  'aggregator.fields.info': key('fields.info', 'info', 'supplier field echoed as `_info`', FIELD, text),
+  'aggregator.fields.faulty': key('fields.faulty', 'code,brand,analog', 'request fields echoed as `_params` on errors', 'a comma list of field names', list),
+  'aggregator.limit.sessions': key('limit.sessions', '10000', 'open sessions at once', 'an integer >= 1', int(1)),
+  'aggregator.limit.tasks': key('limit.tasks', '10000', 'tasks in one session; more get `E_SCRIPT_CANCELLED` at once', 'an integer >= 1', int(1)),
+  'aggregator.limit.request-size': key('limit.requestSizeBytes', '64KB', 'largest request frame (close 1009 above it)', SIZE, size),
+  'aggregator.limit.output-size': key('limit.outputSizeBytes', '16MB', 'largest script stdout', SIZE, size),
   'aggregator.limit.send-buffer': key(
+    'limit.sendBufferBytes',
     '16MB',
     'bytes queued to one slow browser; past it the session ends as if the browser closed it',
     SIZE,
     size,
   ),
-  'aggregator.metrics.node': key('node0', '`instance` label', 'a non-empty label', text),
-  'aggregator.debug': key('false', 'serve `/debug`', 'true or false (also 1/0, yes/no)', bool),
-  'aggregator.demo': key('true', 'serve the demo page', 'true or false (also 1/0, yes/no)', bool),
+  'aggregator.metrics.node': key('metrics.node', 'node0', '`instance` label', 'a non-empty label', text),
+  'aggregator.debug': key('debug', 'false', 'serve `/debug`', BOOL, bool),
+  'aggregator.demo': key('demo', 'true', 'serve the demo page', BOOL, bool),
 } satisfies Record<string, KeySpec>;
 
-type Key = keyof typeof KEYS;
-type Values = { [K in Key]: z.output<(typeof KEYS)[K]['schema']> };
+/** The log file's name inside logging.file.path, unless the original's `logging.file` names another. */
+export const DEFAULT_LOG_FILE = 'aggregator.log';
+/** The log file's name has no key of its own: only the original's `logging.file` alias sets it. */
+const LOG_NAME = 'logging.file (its file name)';
+// Values no source sets by name; each is set through an alias, else keeps its default.
+const DERIVED = {
+  [LOG_NAME]: key('logging.file', DEFAULT_LOG_FILE, 'file name inside logging.file.path', 'a file name', fileName),
+} satisfies Record<string, KeySpec>;
 
-/** Accepted for compatibility with the Java original, then ignored (SPEC 8). */
+const ROWS = { ...KEYS, ...DERIVED };
+type Row = keyof typeof ROWS;
+
+// The Config type, inferred from ROWS: each row's `to` path holds its schema's output type.
+type Nest<P extends string, V> = P extends `${infer Head}.${infer Rest}` ? { [K in Head]: Nest<Rest, V> } : { [K in P]: V };
+type Intersect<U> = (U extends unknown ? (u: U) => void : never) extends (i: infer I) => void ? I : never;
+type Flatten<T> = T extends readonly unknown[] ? T : T extends object ? { [K in keyof T]: Flatten<T[K]> } : T;
+type ConfigOf<T extends Record<string, KeySpec>> = Flatten<
+  Intersect<{ [K in keyof T]: Nest<T[K]['to'], z.output<T[K]['schema']>> }[keyof T]>
+>;
+
+/** The typed configuration every module reads. */
+export type Config = ConfigOf<typeof ROWS>;
+export type LogLevel = Config['logging']['level'];
+export type PoolOrder = Config['pool']['order'];
+export type ScriptRunner = Config['script']['runner'];
+export type SuppliersInput = Config['script']['suppliersInput'];
+
+/**
+ * Keys of the original v0.7 (a Spring Boot service) that mean one of ours. Each expands to
+ * the rows it sets; `expected` describes the alias's own value in a ConfigError.
+ */
+const ALIASES: Record<string, { expected: string; expand(value: string): [Row, string][] }> = {
+  // A file path: its folder is logging.file.path, its base name the log file's name.
+  'logging.file': {
+    expected: 'a file path such as logs/aggregator.log',
+    expand(value) {
+      const v = value.trim();
+      const slash = v.lastIndexOf('/');
+      const folder = slash < 0 ? '.' : slash === 0 ? '/' : v.slice(0, slash);
+      return [
+        ['logging.file.path', folder],
+        [LOG_NAME, v.slice(slash + 1)],
+      ];
+    },
+  },
+  'aggregator.prometheus.node': { expected: 'a non-empty label', expand: (value) => [['aggregator.metrics.node', value]] },
+};
+
+/** Accepted for compatibility with the original, then ignored without a warning. */
 const IGNORED_KEYS = new Set(['aggregator.pool.watchdog']);
+// Logback patterns: our log lines are JSON, there is no pattern to set.
+const IGNORED_PREFIXES = ['logging.pattern.'];
+const isIgnored = (k: string) => IGNORED_KEYS.has(k) || IGNORED_PREFIXES.some((p) => k.startsWith(p));
 
-const entries = Object.entries(KEYS) as [Key, KeySpec][];
-export const DEFAULTS: Record<string, string> = Object.fromEntries(entries.map(([k, s]) => [k, s.default]));
+type Key = keyof typeof KEYS;
+const keyEntries = Object.entries(KEYS) as [Key, KeySpec][];
+const rowEntries = Object.entries(ROWS) as [Row, KeySpec][];
+export const DEFAULTS: Record<string, string> = Object.fromEntries(keyEntries.map(([k, s]) => [k, s.default]));
 export const KEY_DOCS: Record<string, { default: string; meaning: string }> = Object.fromEntries(
-  entries.map(([k, s]) => [k, { default: s.default, meaning: s.meaning }]),
+  keyEntries.map(([k, s]) => [k, { default: s.default, meaning: s.meaning }]),
 );
+/** Where each key lands in Config ("aggregator.timeout.script" → "timeout.scriptMs"), derived rows included. */
+export const CONFIG_PATHS: Record<string, string> = Object.fromEntries(rowEntries.map(([k, s]) => [k, s.to]));
+/** The original's keys read as ours. */
+export const ALIAS_KEYS: readonly string[] = Object.keys(ALIASES);
 
 const isKey = (k: string): k is Key => Object.hasOwn(KEYS, k);
 /** aggregator.limit.output-size → AGGREGATOR_LIMIT_OUTPUT_SIZE */
@@ -182,22 +278,52 @@ export interface LoadOptions {
   cwd: string;
 }
 
+/** One setting as a source holds it: key, value, and where it came from (for messages). */
+type Setting = [key: string, value: string, label: string];
+
 export function loadConfig(opts: LoadOptions): { config: Config; warnings: string[]; sources: Record<string, string> } {
-  const raw: Record<string, string> = { ...DEFAULTS };
-  const sources: Record<string, string> = Object.fromEntries(entries.map(([k]) => [k, 'default']));
+  const raw: Record<string, string> = Object.fromEntries(rowEntries.map(([k, s]) => [k, s.default]));
+  const sources: Record<string, string> = Object.fromEntries(keyEntries.map(([k]) => [k, 'default']));
+  // A row set through an alias reports the alias and its value when it is invalid.
+  const viaAlias = new Map<Row, { alias: string; value: string; label: string }>();
+  const labels = new Map<Row, string>();
   const warnings: string[] = [];
-  const set = (k: string, value: string, source: string): void => {
-    if (isKey(k)) {
-      raw[k] = value;
-      sources[k] = source;
-    } else if (!IGNORED_KEYS.has(k)) {
-      warnings.push(`unknown configuration key "${k}" in ${source}, ignored`);
+
+  /**
+   * Applies one source. Within a source a key beats its alias whatever their order (the key
+   * is the current name; the alias is usually a leftover), with a warning; across sources the
+   * later source wins as for any key.
+   */
+  const apply = (settings: Setting[], sourceName: string): void => {
+    const direct = new Map<Row, [string, string]>();
+    const aliased = new Map<Row, { alias: string; value: string; label: string; part: string }>();
+    for (const [k, value, label] of settings) {
+      const alias = ALIASES[k];
+      if (isKey(k)) direct.set(k, [value, label]);
+      else if (alias) for (const [row, part] of alias.expand(value)) aliased.set(row, { alias: k, value, label, part });
+      else if (!isIgnored(k)) warnings.push(`unknown configuration key "${k}" in ${label}, ignored`);
+    }
+    for (const [row, a] of aliased) {
+      if (direct.has(row)) {
+        warnings.push(`${row} and the original's ${a.alias} are both set in ${sourceName}: ${row} wins`);
+        continue;
+      }
+      raw[row] = a.part;
+      labels.set(row, `${a.label} (as ${a.alias})`);
+      viaAlias.set(row, a);
+      if (isKey(row)) sources[row] = `${a.label} (as ${a.alias})`;
+    }
+    for (const [row, [value, label]] of direct) {
+      raw[row] = value;
+      labels.set(row, label);
+      viaAlias.delete(row);
+      sources[row] = label;
     }
   };
 
   // The command line is read first only to find --config; its settings are applied last.
   let configPath: string | undefined;
-  const argPairs: [string, string][] = [];
+  const argSettings: Setting[] = [];
   for (let i = 0; i < opts.argv.length; i++) {
     const arg = opts.argv[i] ?? '';
     const pair = /^(?:-D|--)([^=]+)=(.*)$/s.exec(arg);
@@ -205,7 +331,7 @@ export function loadConfig(opts: LoadOptions): { config: Config; warnings: strin
       configPath = arg === '--config' ? opts.argv[++i] : arg.slice('--config='.length);
       if (!configPath) throw new ConfigError('--config needs a file path');
     } else if (pair) {
-      argPairs.push([pair[1] ?? '', pair[2] ?? '']);
+      argSettings.push([pair[1] ?? '', pair[2] ?? '', 'argv']);
     } else {
       warnings.push(`ignored command-line argument "${arg}" (expected -Dkey=value or --key=value)`);
     }
@@ -223,75 +349,58 @@ export function loadConfig(opts: LoadOptions): { config: Config; warnings: strin
     }
   }
   if (content !== undefined) {
-    for (const line of parseLines(content)) if (Array.isArray(line)) set(line[0] ?? '', line[1] ?? '', file);
+    const lines = parseLines(content).filter((line): line is string[] => Array.isArray(line));
+    apply(
+      lines.map((line): Setting => [line[0] ?? '', line[1] ?? '', file]),
+      file,
+    );
   }
 
-  // Only known keys are looked up: the environment holds plenty of unrelated variables.
+  // Only known keys (and aliases) are looked up: the environment holds plenty of unrelated variables.
+  const envSettings: Setting[] = [];
   const port = opts.env['PORT'];
-  if (port !== undefined) set('server.port', port, 'env:PORT');
-  for (const [k] of entries) {
+  if (port !== undefined) envSettings.push(['server.port', port, 'env:PORT']);
+  for (const k of [...ALIAS_KEYS, ...keyEntries.map(([k]) => k)]) {
     const value = opts.env[envName(k)];
-    if (value !== undefined) set(k, value, `env:${envName(k)}`);
+    if (value !== undefined) envSettings.push([k, value, `env:${envName(k)}`]);
   }
+  apply(envSettings, 'the environment');
 
-  for (const [k, value] of argPairs) set(k, value, 'argv');
+  apply(argSettings, 'the command line');
 
-  const v = {} as Record<Key, unknown>;
-  for (const [k, spec] of entries) {
-    const result = spec.schema.safeParse(raw[k]);
+  const values: Record<string, unknown> = {};
+  for (const [row, spec] of rowEntries) {
+    const result = spec.schema.safeParse(raw[row]);
     if (!result.success) {
+      const alias = viaAlias.get(row);
+      if (alias) {
+        throw new ConfigError(
+          `invalid value for ${alias.alias}: ${JSON.stringify(alias.value)} (expected ${ALIASES[alias.alias]?.expected ?? spec.expected}; set by ${alias.label})`,
+          alias.alias,
+          alias.value,
+        );
+      }
       throw new ConfigError(
-        `invalid value for ${k}: ${JSON.stringify(raw[k])} (expected ${spec.expected}; set by ${sources[k]})`,
-        k,
-        raw[k],
+        `invalid value for ${row}: ${JSON.stringify(raw[row])} (expected ${spec.expected}; set by ${labels.get(row) ?? 'default'})`,
+        row,
+        raw[row],
       );
     }
-    v[k] = result.data;
+    values[row] = result.data;
   }
-  return { config: toConfig(v as Values), warnings, sources };
+  return { config: toConfig(values), warnings, sources };
 }
 
-function toConfig(v: Values): Config {
-  return {
-    server: { port: v['server.port'], address: v['server.address'], allowedOrigins: v['server.allowed-origins'] },
-    logging: {
-      level: v['logging.level.me.blzr.aggregator'],
-      path: v['logging.file.path'],
-      maxSizeBytes: v['logging.file.max-size'],
-      maxHistory: v['logging.file.max-history'],
-    },
-    script: {
-      suppliers: v['aggregator.script.suppliers'],
-      items: v['aggregator.script.items'],
-      echo: v['aggregator.script.echo'],
-      suppliersInput: v['aggregator.script.suppliers-input'],
-      runner: v['aggregator.script.runner'],
-    },
-    cache: { ttlMs: v['aggregator.cache.ttl'], sizeBytes: v['aggregator.cache.size'], redis: v['aggregator.cache.redis'] },
-    timeout: {
-      scriptMs: v['aggregator.timeout.script'],
-      sessionMs: v['aggregator.timeout.session'],
-      queueMs: v['aggregator.timeout.queue'],
-      requestMs: v['aggregator.timeout.request'],
-      killMs: v['aggregator.timeout.kill'],
-    },
-    pool: { executor: v['aggregator.pool.executor'], order: v['aggregator.pool.order'] },
-    fields: {
-      request: v['aggregator.fields.request'],
-      items: v['aggregator.fields.items'],
-      suppliers: v['aggregator.fields.suppliers'],
-      info: v['aggregator.fields.info'],
-      faulty: v['aggregator.fields.faulty'],
-    },
-    limit: {
-      sessions: v['aggregator.limit.sessions'],
-      tasks: v['aggregator.limit.tasks'],
-      requestSizeBytes: v['aggregator.limit.request-size'],
-      outputSizeBytes: v['aggregator.limit.output-size'],
-      sendBufferBytes: v['aggregator.limit.send-buffer'],
-    },
-    metrics: { node: v['aggregator.metrics.node'], suppliers: v['aggregator.metrics.suppliers'] },
-    debug: v['aggregator.debug'],
-    demo: v['aggregator.demo'],
-  };
+/** Puts each row's value at its `to` path. */
+function toConfig(values: Record<string, unknown>): Config {
+  const config: Record<string, unknown> = {};
+  for (const [row, spec] of rowEntries) {
+    const names = spec.to.split('.');
+    const leaf = names.pop() ?? '';
+    let node = config;
+    for (const name of names) node = (node[name] ??= {}) as Record<string, unknown>;
+    node[leaf] = values[row];
+  }
+  // The one cast: ConfigOf<typeof ROWS> says what this loop builds.
+  return config as Config;
 }

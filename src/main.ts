@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
-import { LOG_FILE, createLogger } from './logger.js';
+import { createLogger } from './logger.js';
 import { ownerTag, reapOrphans } from './processes/reaper.js';
 
 async function main(): Promise<void> {
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   }
   // Scripts are started by a launcher process, which also kills them should we die, even by
   // SIGKILL, which cannot be handled (SPEC 9).
-  const agg = await buildApp(config, log, { owner, logFile: path.join(instance, LOG_FILE) });
+  const agg = await buildApp(config, log, { owner, logFile: path.join(instance, config.logging.file) });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

@@ -1,7 +1,7 @@
 // GET /metrics (SPEC 7): Prometheus text from prom-client. One Registry per app instance
 // (tests build many apps; a second collectDefaultMetrics on one registry throws). The /stats
-// figures are read at scrape time (collect()); task outcomes, errors, run times and items
-// are counted as they happen through a StatsListener.
+// figures are read at scrape time (collect()); task outcomes, errors, run times, items and
+// the per-supplier figures are counted as they happen through a StatsListener.
 import type { FastifyInstance } from 'fastify';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { StatsJson, StatsListener } from './stats.js';
@@ -17,6 +17,32 @@ export interface MetricsSource {
   readonly pool: { readonly queued: number };
   readonly launcher: { readonly deaths: number };
   readonly instance: string;
+  /** aggregator.metrics.suppliers: distinct supplier labels kept apart; later ones are `other`. */
+  readonly suppliers: number;
+}
+
+/** Label of the suppliers past aggregator.metrics.suppliers. */
+export const OTHER_SUPPLIER = 'other';
+/** Label of a supplier object without a string `class`. */
+export const UNKNOWN_SUPPLIER = 'unknown';
+/** Longer class names are cut: a label is sent on every scrape, for every series. */
+const MAX_SUPPLIER_LABEL = 100;
+
+/**
+ * The `supplier` label of a class name: the first `limit` distinct names keep theirs (first
+ * seen, first kept, for the life of the process, so a series never changes its name); the rest
+ * share `other`, so a script returning ever new names cannot blow up Prometheus' series count.
+ */
+export function supplierLabels(limit: number): (supplier: string | undefined) => string {
+  const kept = new Set<string>();
+  return (supplier) => {
+    if (supplier === undefined || supplier === '') return UNKNOWN_SUPPLIER;
+    const name = supplier.slice(0, MAX_SUPPLIER_LABEL);
+    if (kept.has(name)) return name;
+    if (kept.size >= limit) return OTHER_SUPPLIER;
+    kept.add(name);
+    return name;
+  };
 }
 
 /** Which /stats figure each metric mirrors; counters for the ones that only grow. */
@@ -115,6 +141,20 @@ export function createMetrics(src: MetricsSource): Registry {
     help: 'Item frames sent to browsers',
     registers,
   });
+  const supplierTasks = new Counter({
+    name: `${METRIC_PREFIX}supplier_tasks_total`,
+    help: "ITEMS tasks by supplier (the supplier's class) and outcome (succeeded, failed, cancelled)",
+    labelNames: ['supplier', 'outcome'] as const,
+    registers,
+  });
+  const supplierSeconds = new Histogram({
+    name: `${METRIC_PREFIX}supplier_seconds`,
+    help: "Items script run time by supplier (the supplier's class), process start to exit",
+    labelNames: ['supplier'] as const,
+    buckets: RUN_BUCKETS,
+    registers,
+  });
+  const supplierLabel = supplierLabels(src.suppliers);
 
   src.stats.listeners.push({
     taskEnded(task, outcome, code) {
@@ -130,6 +170,11 @@ export function createMetrics(src: MetricsSource): Registry {
     },
     itemsSent(count) {
       itemsSent.inc(count);
+    },
+    supplierTask(supplier, outcome, runMs) {
+      const label = supplierLabel(supplier);
+      supplierTasks.inc({ supplier: label, outcome });
+      if (runMs !== undefined) supplierSeconds.observe({ supplier: label }, runMs / 1000);
     },
   });
   return registry;

@@ -29,15 +29,16 @@ export interface ScriptDeps {
 
 /** A script's answer parsed once: the bytes go as soon as they are text, the text once parsed. */
 export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fields']): TaskResult {
-  if (!run.ok) return { ok: false, code: run.code };
+  const runMs = run.durationMs;
+  if (!run.ok) return { ok: false, code: run.code, runMs };
   const bytes = run.stdout.length;
   const stdout = run.stdout.toString('utf8');
   if (kind === 'SUPPLIERS') {
     const res = parseSuppliers(stdout, fields.suppliers);
-    return res.ok ? { ok: true, items: [], suppliers: res.suppliers, bytes } : res;
+    return res.ok ? { ok: true, items: [], suppliers: res.suppliers, bytes, runMs } : { ...res, runMs };
   }
   const res = parseItems(stdout, fields);
-  return res.ok ? { ...res, bytes } : res;
+  return res.ok ? { ...res, bytes, runMs } : { ...res, runMs };
 }
 
 /** One logic for every task of an app; what a task needs to know of its session is in its input. */
@@ -95,7 +96,7 @@ export function scriptActor(deps: ScriptDeps) {
       const hit = await cache.get(key);
       if (abort.signal.aborted) return undefined;
       if (hit) {
-        const res = translateRun('ITEMS', { ok: true, stdout: hit, pid: 0, durationMs: 0 }, config.fields);
+        const { runMs: _, ...res } = translateRun('ITEMS', { ok: true, stdout: hit, pid: 0, durationMs: 0 }, config.fields);
         // An answer stored under other field names (a config change) is no answer.
         if (res.ok) {
           log.debug({ items: res.items.length }, 'answered from the items cache');

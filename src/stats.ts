@@ -19,12 +19,53 @@ export interface StatsJson {
   poolBusy: number;
 }
 
+/**
+ * How an ITEMS task ended, for the per-supplier metrics: `failed` when the supplier's script
+ * failed on its own (timeout, error, bad answer, cannot start), `cancelled` when the task was
+ * ended from outside before or while its script ran (queued past its chance, session timeout,
+ * browser gone, shutdown): not the supplier's fault, so it does not count against it.
+ */
+export type SupplierOutcome = 'succeeded' | 'failed' | 'cancelled';
+
+const SUPPLIER_OUTCOME: Record<ErrorCode, SupplierOutcome> = {
+  E_SCRIPT_START: 'failed',
+  E_SCRIPT_ERROR: 'failed',
+  E_SCRIPT_TIMEOUT: 'failed',
+  E_ITEMS_JSON: 'failed',
+  E_ITEMS_RESPONSE: 'failed',
+  E_UNKNOWN: 'failed',
+  E_SCRIPT_CANCELLED: 'cancelled',
+  E_SESSION_TIMEOUT: 'cancelled',
+  E_SESSION_CLOSED: 'cancelled',
+  E_SERVER_SHUTDOWN: 'cancelled',
+  // Session-level codes an ITEMS task never ends with; listed so every code has an answer.
+  E_REQUEST_JSON: 'failed',
+  E_ILLEGAL_REQUEST: 'failed',
+  E_SESSION_REUSED: 'failed',
+  E_SUPPLIERS_JSON: 'failed',
+  E_SUPPLIERS_RESPONSE: 'failed',
+  E_TOO_MANY_SESSIONS: 'cancelled',
+};
+
+/** The outcome of an ITEMS task that ended with `code` (none = SUCCESS). */
+export function supplierOutcome(code?: ErrorCode): SupplierOutcome {
+  return code ? SUPPLIER_OUTCOME[code] : 'succeeded';
+}
+
+/** A supplier object's name for the metrics: its `class` field when that is a non-empty string. */
+export function supplierClass(supplier: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  const value = supplier && Object.prototype.hasOwnProperty.call(supplier, 'class') ? supplier['class'] : undefined;
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
 /** Observers of what the counters count (src/metrics.ts is one). */
 export interface StatsListener {
   taskEnded?(kind: TaskKind, outcome: 'succeeded' | 'failed', code?: ErrorCode): void;
   sessionEnded?(code?: ErrorCode): void;
   scriptRun?(kind: TaskKind, waitMs: number, runMs: number): void;
   itemsSent?(count: number): void;
+  /** An ITEMS task ended; `runMs` when its script ran (not for a task that never started). */
+  supplierTask?(supplier: string | undefined, outcome: SupplierOutcome, runMs?: number): void;
 }
 
 export function formatUptime(seconds: number): string {
@@ -83,6 +124,14 @@ export class Stats {
 
   scriptRun(kind: TaskKind, waitMs: number, runMs: number): void {
     for (const l of this.listeners) l.scriptRun?.(kind, waitMs, runMs);
+  }
+
+  /**
+   * An ITEMS task ended: `supplier` is its supplier's class (supplierClass), `runMs` its
+   * script's run time when a script ran. Only metrics listen; /stats is unchanged.
+   */
+  supplierTask(supplier: string | undefined, outcome: SupplierOutcome, runMs?: number): void {
+    for (const l of this.listeners) l.supplierTask?.(supplier, outcome, runMs);
   }
 
   items(count: number): void {

@@ -13,7 +13,7 @@ import type { ErrorCode } from './errors.js';
 import type { TaskKind } from './frames.js';
 import type { Logger } from './logger.js';
 import { type ScriptDeps, scriptActor } from './script-actor.js';
-import type { Stats } from './stats.js';
+import { type Stats, supplierOutcome } from './stats.js';
 
 export interface TaskHostDeps extends ScriptDeps {
   readonly stats: Stats;
@@ -34,6 +34,8 @@ export class TaskBoard {
 interface LiveTask {
   readonly actor: Actor<typeof taskMachine>;
   readonly kind: TaskKind;
+  /** The supplier's class (ITEMS tasks), for the per-supplier metrics. */
+  readonly supplier: string | undefined;
   running: boolean;
 }
 
@@ -48,19 +50,20 @@ export function taskHost(deps: TaskHostDeps) {
     const tasks = new Map<number, LiveTask>();
 
     /** Counts a task's end (once) and forgets it. */
-    const ended = (id: number, outcome: 'succeeded' | 'failed' | 'cancelled' | 'stopped', code?: ErrorCode) => {
+    const ended = (id: number, outcome: keyof TaskBoard['ended'], code?: ErrorCode, runMs?: number) => {
       const task = tasks.get(id);
       if (!task) return undefined;
       tasks.delete(id);
       board.live[task.running ? 'running' : 'queued']--;
       board.ended[outcome]++;
       stats.taskEnded(task.kind, task.running, code);
+      if (task.kind === 'ITEMS') stats.supplierTask(task.supplier, supplierOutcome(code), runMs);
       return task;
     };
 
     const start = (order: TaskOrder) => {
       const actor = createActor(taskLogic, { input: { ...order, session, queueTimeoutMs } });
-      const task: LiveTask = { actor, kind: order.kind, running: false };
+      const task: LiveTask = { actor, kind: order.kind, supplier: order.supplier, running: false };
       tasks.set(order.id, task);
       stats.taskQueued();
       board.live.queued++;
@@ -76,7 +79,8 @@ export function taskHost(deps: TaskHostDeps) {
           if (snap.status !== 'done' || !snap.output) return;
           const result: TaskResult = snap.output;
           const state = snap.value as TaskState;
-          if (!ended(order.id, state === 'succeeded' ? 'succeeded' : state === 'cancelled' ? 'cancelled' : 'failed', result.ok ? undefined : result.code)) return;
+          const outcome = state === 'succeeded' ? 'succeeded' : state === 'cancelled' ? 'cancelled' : 'failed';
+          if (!ended(order.id, outcome, result.ok ? undefined : result.code, result.runMs)) return;
           const childIds = result.ok ? result.suppliers.map(() => deps.nextTaskId()) : [];
           sendBack({ type: 'TASK_DONE', id: order.id, result, childIds });
         },
@@ -98,6 +102,7 @@ export function taskHost(deps: TaskHostDeps) {
         for (const t of order.tasks) {
           stats.taskQueued();
           stats.taskEnded(t.kind, false, 'E_SCRIPT_CANCELLED');
+          if (t.kind === 'ITEMS') stats.supplierTask(t.supplier, 'cancelled');
           board.ended.cancelled++;
         }
       } else for (const t of order.tasks) stop(t.id, t.code);

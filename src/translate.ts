@@ -1,5 +1,6 @@
 // The JSON translation steps of SPEC 3.1, 3.4 and 3.5, as pure functions:
 // request frame → suppliers stdin, suppliers stdout → supplier list, items stdout → items.
+import type { SuppliersInput } from './config-types.js';
 import { type Json, type JsonObject, MAX_DEPTH, isObject, nestsDeeper, parseJson } from './json.js';
 
 export type RequestResult =
@@ -35,6 +36,15 @@ export function parseRequest(raw: string, fields: { request: readonly string[]; 
 /** One line of JSON for a script's stdin (the runner adds the newline). */
 export function stdinLine(value: JsonObject): string {
   return JSON.stringify(value);
+}
+
+/**
+ * The suppliers script's stdin line (aggregator.script.suppliers-input): the whitelisted
+ * request itself, or wrapped as `{"params": request}`, the shape the original v0.7 sent, so
+ * its scripts (`$in["params"]["code"]`) run unchanged.
+ */
+export function suppliersStdin(request: JsonObject, mode: SuppliersInput): string {
+  return stdinLine(mode === 'params' ? { params: request } : request);
 }
 
 function arrayOfObjects(value: Json | undefined): value is JsonObject[] {

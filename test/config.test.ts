@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { ConfigError, DEFAULTS, KEY_DOCS, loadConfig, parseSize } from '../src/config.js';
+import { ALIAS_KEYS, CONFIG_PATHS, ConfigError, DEFAULTS, KEY_DOCS, isRedisUrl, loadConfig, parseSize } from '../src/config.js';
 import type { Config } from '../src/config-types.js';
+import { FIXTURES } from './helpers/harness.js';
 
 /** A fresh working directory, optionally holding application.properties. */
 function workdir(properties?: string): string {
@@ -39,9 +40,16 @@ const CONFIG_KEYS = [
   'aggregator.timeout.script',
   'aggregator.timeout.session',
   'aggregator.timeout.queue',
+  'aggregator.timeout.request',
   'aggregator.timeout.kill',
   'aggregator.pool.executor',
   'aggregator.pool.order',
+  'aggregator.script.runner',
+  'aggregator.script.suppliers-input',
+  'aggregator.cache.ttl',
+  'aggregator.cache.size',
+  'aggregator.cache.redis',
+  'aggregator.metrics.suppliers',
   'aggregator.fields.request',
   'aggregator.fields.items',
   'aggregator.fields.suppliers',
@@ -71,15 +79,17 @@ t.test('defaults', async (t) => {
   const php = '/usr/bin/php -d display_errors=stderr';
   const expected: Config = {
     server: { port: 8000, address: '127.0.0.1', allowedOrigins: null },
-    logging: { level: 'info', path: 'logs', maxSizeBytes: 10 * 1024 * 1024, maxHistory: 10 },
+    logging: { level: 'info', path: 'logs', file: 'aggregator.log', maxSizeBytes: 10 * 1024 * 1024, maxHistory: 10 },
     script: {
       suppliers: `${php} script/suppliers.php`,
       items: `${php} script/items.php`,
       echo: `${php} script/script.php`,
+      runner: 'warm',
       suppliersInput: 'request',
     },
     timeout: { scriptMs: 5000, sessionMs: 30000, queueMs: 0, requestMs: 10000, killMs: 1000 },
     pool: { executor: 20, order: 'fair' },
+    cache: { ttlMs: 0, sizeBytes: 64 * 1024 * 1024, redis: null },
     fields: {
       request: ['code', 'brand', 'apikey', 'analog'],
       items: 'items',
@@ -94,7 +104,7 @@ t.test('defaults', async (t) => {
       outputSizeBytes: 16 * 1024 * 1024,
       sendBufferBytes: 16 * 1024 * 1024,
     },
-    metrics: { node: 'node0' },
+    metrics: { node: 'node0', suppliers: 100 },
     debug: false,
     demo: true,
   };
@@ -239,6 +249,16 @@ t.test('bad values stop startup with key and value', async (t) => {
     ['aggregator.fields.request', ' , '],
     ['aggregator.debug', 'maybe'],
     ['aggregator.script.items', '  '],
+    ['aggregator.timeout.request', '0'],
+    ['aggregator.timeout.request', 'soon'],
+    ['aggregator.script.runner', 'fork'],
+    ['aggregator.script.suppliers-input', 'both'],
+    ['aggregator.cache.ttl', '-1'],
+    ['aggregator.cache.size', '0'],
+    ['aggregator.cache.redis', 'localhost:6379'],
+    ['aggregator.cache.redis', 'http://cache:6379'],
+    ['aggregator.metrics.suppliers', '0'],
+    ['aggregator.metrics.suppliers', '1.5'],
   ];
   for (const [key, value] of bad) {
     const err = errorFor(key, value);
@@ -302,4 +322,187 @@ t.test('a script command with shell operators stops startup, naming the key', as
     t.match(err?.message, 'aggregator.script.items');
   }
   t.equal(errorFor('aggregator.script.items', '/usr/bin/php "my dir/items.php"'), undefined, 'quotes are fine');
+});
+
+// The Config shape every module relies on, spelled out: the type inferred from the key table
+// must be exactly this (a path renamed or retyped there fails the type check here).
+interface ExpectedConfig {
+  server: { port: number; address: string; allowedOrigins: string[] | null };
+  logging: {
+    level: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+    path: string;
+    file: string;
+    maxSizeBytes: number;
+    maxHistory: number;
+  };
+  script: {
+    suppliers: string;
+    items: string;
+    echo: string;
+    runner: 'warm' | 'spawn';
+    suppliersInput: 'request' | 'params';
+  };
+  timeout: { scriptMs: number; sessionMs: number; queueMs: number; requestMs: number; killMs: number };
+  pool: { executor: number; order: 'fair' | 'fifo' };
+  cache: { ttlMs: number; sizeBytes: number; redis: string | null };
+  fields: { request: string[]; items: string; suppliers: string; info: string; faulty: string[] };
+  limit: { sessions: number; tasks: number; requestSizeBytes: number; outputSizeBytes: number; sendBufferBytes: number };
+  metrics: { node: string; suppliers: number };
+  debug: boolean;
+  demo: boolean;
+}
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const configShape: Equal<Config, ExpectedConfig> = true;
+
+t.test('each key lands on its own Config path', async (t) => {
+  t.ok(configShape, 'the inferred Config type is the expected shape (checked by tsc)');
+  const paths = Object.values(CONFIG_PATHS);
+  t.equal(new Set(paths).size, paths.length, 'no two keys share a path');
+  t.same(
+    paths.filter((p) => paths.some((q) => q.startsWith(`${p}.`))),
+    [],
+    'no path is also a branch of another',
+  );
+  const { config } = load();
+  for (const [k, p] of Object.entries(CONFIG_PATHS)) {
+    const value = p.split('.').reduce<unknown>((node, name) => (node as Record<string, unknown>)[name], config);
+    t.not(value, undefined, `${k} → config.${p}`);
+  }
+});
+
+t.test('the new keys: request timeout, runner, suppliers input, cache, supplier metrics', async (t) => {
+  const { config, warnings } = load([
+    '-Daggregator.timeout.request=0.3',
+    '-Daggregator.script.runner=SPAWN',
+    '-Daggregator.script.suppliers-input=params',
+    '-Daggregator.cache.ttl=600',
+    '-Daggregator.cache.size=1GB',
+    '-Daggregator.cache.redis=redis://cache.internal:6380/2',
+    '-Daggregator.metrics.suppliers=7',
+  ]);
+  t.same(warnings, []);
+  t.equal(config.timeout.requestMs, 300);
+  t.equal(config.script.runner, 'spawn');
+  t.equal(config.script.suppliersInput, 'params');
+  t.equal(config.cache.ttlMs, 600_000);
+  t.equal(config.cache.sizeBytes, 1024 ** 3);
+  t.equal(config.cache.redis, 'redis://cache.internal:6380/2');
+  t.equal(config.metrics.suppliers, 7);
+  t.equal(load(['-Daggregator.cache.redis=  ']).config.cache.redis, null, 'blank = no Redis');
+  t.equal(load([], { AGGREGATOR_CACHE_TTL: '0' }).config.cache.ttlMs, 0, '0 = cache off');
+});
+
+t.test('aggregator.cache.redis: redis:// or rediss:// with a host, an optional port and /db', async (t) => {
+  for (const url of [
+    'redis://localhost',
+    'redis://localhost:6379',
+    'redis://localhost:6379/',
+    'redis://10.0.0.5:6379/15',
+    'rediss://cache.example:6380/0',
+    'redis://:secret@cache:6379/1',
+    'redis://[::1]:6379',
+  ])
+    t.ok(isRedisUrl(url), `accepted: ${url}`);
+  for (const url of [
+    'localhost:6379',
+    'redis://',
+    'redis://:6379',
+    'redis://cache:99999',
+    'redis://cache:port',
+    'redis://cache/db1',
+    'redis://cache/1/2',
+    'redis://cache?db=1',
+    'redis://cache#x',
+    'unix:///run/redis.sock',
+    'https://cache:6379',
+  ])
+    t.notOk(isRedisUrl(url), `refused: ${url}`);
+});
+
+t.test('the original v0.7 application.properties starts as it is, without a warning', async (t) => {
+  const file = path.join(FIXTURES, 'original', 'application.properties');
+  const { config, warnings, sources } = load(['--config', file]);
+  t.same(warnings, [], 'logging.pattern.*, aggregator.pool.watchdog and the aliases are not warned about');
+  t.equal(config.server.port, 8000);
+  t.equal(config.logging.path, 'logs', 'logging.file: its folder');
+  t.equal(config.logging.file, 'aggregator.log', 'logging.file: its file name');
+  t.equal(config.logging.level, 'debug');
+  t.equal(config.logging.maxSizeBytes, 10 * 1024 * 1024);
+  t.equal(config.logging.maxHistory, 10);
+  t.equal(config.fields.info, 'info');
+  t.equal(config.metrics.node, 'shop-node-1', 'aggregator.prometheus.node');
+  t.equal(config.script.items, '/usr/bin/php -d display_errors=stderr script/items.php');
+  t.equal(config.script.suppliers, '/usr/bin/php -d display_errors=stderr script/suppliers.php');
+  t.equal(config.timeout.scriptMs, 5000);
+  t.equal(config.timeout.sessionMs, 30000);
+  t.equal(config.pool.executor, 20);
+  t.same(config.fields.request, ['code', 'brand', 'apikey', 'analog']);
+  t.same(config.fields.faulty, ['code', 'brand', 'analog']);
+  t.equal(config.script.suppliersInput, 'request', 'the stdin format is an explicit choice (docs/migrating.md)');
+  t.equal(sources['logging.file.path'], `${file} (as logging.file)`);
+  t.equal(sources['aggregator.metrics.node'], `${file} (as aggregator.prometheus.node)`);
+  // How the service runs it: the unit's command line names the log folder.
+  const unit = load(['--config', file, '-Dlogging.file.path=/var/log/aggregator']);
+  t.equal(unit.config.logging.path, '/var/log/aggregator', 'a later source beats the alias');
+  t.equal(unit.config.logging.file, 'aggregator.log');
+  t.same(unit.warnings, [], 'different sources: no warning');
+});
+
+t.test('logging.file: folder and file name', async (t) => {
+  const cases: [string, string, string][] = [
+    ['logs/aggregator.log', 'logs', 'aggregator.log'],
+    ['/var/log/shop/search.log', '/var/log/shop', 'search.log'],
+    ['search.log', '.', 'search.log'],
+    ['/agg.log', '/', 'agg.log'],
+    [' logs/a b.log ', 'logs', 'a b.log'],
+  ];
+  for (const [value, folder, name] of cases) {
+    const { config } = load([`-Dlogging.file=${value}`]);
+    t.same([config.logging.path, config.logging.file], [folder, name], JSON.stringify(value));
+  }
+  t.equal(load([], { LOGGING_FILE: 'env/x.log' }).config.logging.file, 'x.log', 'from the environment too (LOGGING_FILE)');
+  t.equal(load([], { AGGREGATOR_PROMETHEUS_NODE: 'n9' }).config.metrics.node, 'n9', 'AGGREGATOR_PROMETHEUS_NODE');
+  for (const value of ['logs/', '', 'logs/..']) {
+    const err = errorFor('logging.file', value);
+    t.ok(err, `${JSON.stringify(value)} is refused`);
+    t.equal(err?.key, 'logging.file', 'the error names the key that was set, not the one it stands for');
+    t.match(err?.message, /^invalid value for logging\.file: .*expected a file path such as logs\/aggregator\.log; set by argv/);
+  }
+  t.match(errorFor('aggregator.prometheus.node', ' ')?.message, /^invalid value for aggregator\.prometheus\.node: " "/);
+});
+
+t.test('an alias and its key in one source: the key wins, with a warning', async (t) => {
+  const dir = workdir('aggregator.metrics.node=current\naggregator.prometheus.node=old\nlogging.file=old/search.log\nlogging.file.path=new\n');
+  const { config, warnings } = load([], {}, dir);
+  t.equal(config.metrics.node, 'current', 'aggregator.metrics.node wins over a later aggregator.prometheus.node');
+  t.equal(config.logging.path, 'new', 'logging.file.path wins over the folder of logging.file');
+  t.equal(config.logging.file, 'search.log', 'the file name still comes from logging.file');
+  t.same(warnings.sort(), [
+    `aggregator.metrics.node and the original's aggregator.prometheus.node are both set in ${path.join(dir, 'application.properties')}: aggregator.metrics.node wins`,
+    `logging.file.path and the original's logging.file are both set in ${path.join(dir, 'application.properties')}: logging.file.path wins`,
+  ]);
+  const argv = load(['-Daggregator.prometheus.node=a', '-Daggregator.metrics.node=b']);
+  t.equal(argv.config.metrics.node, 'b');
+  t.match(argv.warnings, [/both set in the command line: aggregator.metrics.node wins/]);
+  const env = load([], { AGGREGATOR_PROMETHEUS_NODE: 'a', AGGREGATOR_METRICS_NODE: 'b' });
+  t.equal(env.config.metrics.node, 'b');
+  t.match(env.warnings, [/both set in the environment/]);
+  const across = load(['-Daggregator.prometheus.node=argv'], { AGGREGATOR_METRICS_NODE: 'env' });
+  t.equal(across.config.metrics.node, 'argv', 'across sources the later source wins, alias or not');
+  t.same(across.warnings, []);
+  t.same([...ALIAS_KEYS].sort(), ['aggregator.prometheus.node', 'logging.file']);
+});
+
+t.test("the original's ignored keys stay silent; near misses still warn", async (t) => {
+  const { warnings } = load([
+    '-Dlogging.pattern.console=%msg%n',
+    '-Dlogging.pattern.file=%msg%n',
+    '-Dlogging.pattern.dateformat=HH:mm',
+    '-Daggregator.pool.watchdog=2',
+    '-Dlogging.patterns.file=x',
+    '-Dlogging.file.name=x.log',
+  ]);
+  t.equal(warnings.length, 2, warnings.join('; '));
+  t.match(warnings[0], 'logging.patterns.file');
+  t.match(warnings[1], 'logging.file.name', 'the log file name has no key of its own');
 });

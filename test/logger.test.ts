@@ -1,9 +1,12 @@
 // Logs (docs/service.md, Logs): the file, its rotation (never more than max-history + 1 files), the
 // level, the child loggers, script stderr at DEBUG with the task id, and secrets redacted in every
 // line.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { quote } from 'shell-quote';
 import t from 'tap';
 import { loadConfig } from '../src/config.js';
 import { CENSOR, LOG_FILE, createLogger, scrub } from '../src/logger.js';
@@ -74,6 +77,106 @@ t.test('every line of the file is redacted, bindings included; the level filters
   );
   t.equal(got[0]?.session, '7', 'child binding kept');
   t.same((got[0]?.request as Record<string, unknown>).code, 'c', 'the rest of the object kept');
+});
+
+t.test("the original's logging.file names the folder and the file, rotated copies included", async (t) => {
+  const dir = tmp();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const { config } = loadConfig({
+    argv: [`-Dlogging.file=${dir}/shop/search.log`, '-Dlogging.file.max-size=1KB', '-Dlogging.file.max-history=2'],
+    env: {},
+    cwd: ROOT,
+  });
+  const logs = createLogger(config, { stdout: false });
+  for (let i = 0; i < 40; i++) {
+    logs.log.info({ i, pad: 'x'.repeat(60) }, 'line');
+    await new Promise((r) => setImmediate(r));
+  }
+  await logs.close();
+  const files = fs.readdirSync(path.join(dir, 'shop')).sort();
+  t.same(files, ['search.log', 'search.log.1', 'search.log.2'], 'the named file and its rotated copies, nothing else');
+  // The last line is in the live file, or in .1 when it was the one that triggered a rotation.
+  const last = lines(path.join(dir, 'shop', 'search.log')).at(-1) ?? lines(path.join(dir, 'shop', 'search.log.1')).at(-1);
+  t.equal(last?.i, 39, 'the lines went to the named file');
+});
+
+/** A stream that keeps what is written to it. */
+function capture() {
+  let text = '';
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      text += chunk.toString();
+      cb();
+    },
+  });
+  return { stream, text: () => text };
+}
+
+t.test('stdout: JSON lines unless pretty; pretty lines are redacted too, the file stays JSON', async (t) => {
+  const dir = tmp();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const json = capture();
+  const a = createLogger(configFor(dir), { out: json.stream });
+  a.log.info({ request: { code: 'c1', apikey: 'key-json' } }, 'plain line');
+  await a.close();
+  const parsed = json.text().trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.equal(parsed[0]?.msg, 'plain line', 'a stream that is not a terminal gets JSON lines');
+
+  const pretty = capture();
+  const b = createLogger(configFor(dir), { out: pretty.stream, pretty: true });
+  b.log.warn({ request: { code: 'c2', apikey: 'key-pretty' }, supplier: { params: { password: 'pw-pretty' } } }, 'readable line');
+  await b.close();
+  const text = pretty.text();
+  t.match(text, /^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: readable line \{.*"code":"c2"/, 'time, level, message, fields on one line');
+  t.notOk(text.trimStart().startsWith('{'), 'not JSON');
+  t.notMatch(text, /\u001b\[/, 'no colours unless the terminal has them');
+  for (const secret of ['key-pretty', 'pw-pretty']) t.notOk(text.includes(secret), `no ${secret}`);
+  const file = lines(path.join(dir, LOG_FILE));
+  t.same(
+    file.map((l) => l.msg),
+    ['plain line', 'readable line'],
+    'the file holds JSON lines either way',
+  );
+});
+
+t.test('on a terminal (a real pty): readable lines, the file JSON, Ctrl-C stops the server', async (t) => {
+  const dir = tmp();
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const main = path.join(ROOT, 'dist', 'main.js');
+  const command = quote([process.execPath, main, '-Dserver.port=0', `-Dlogging.file.path=${dir}`]);
+  // util-linux script(1) runs the command on a pseudo-terminal and copies what it shows to us.
+  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+    cwd: ROOT,
+    env: { ...process.env, AGGREGATOR_DEMO_DELAY_MS: '0', TERM: 'dumb' },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let screen = '';
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const listening = new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => {
+      screen += d.toString();
+      const m = /aggregator listening .*"address":"(http:\/\/[^"]+)"/.exec(screen);
+      if (m?.[1]) resolve(m[1]);
+    });
+    void exited.then(() => reject(new Error(`exited before listening: ${screen}`)));
+  });
+  const base = await listening;
+  const res = await search(base.replace('http', 'ws'), demoRequest('normal', { apikey: 'tty-secret-key' }));
+  t.equal(res.frames.at(-1)?._status, 'SUCCESS', 'a search runs');
+  const ended = () => /session ended/.test(screen);
+  while (!ended() && child.exitCode === null) await Promise.race([new Promise((r) => child.stdout.once('data', r)), exited]);
+  child.stdin.write('\u0003'); // Ctrl-C on the terminal: SIGINT to the server
+  t.equal(await exited, 0, 'stopped cleanly');
+  t.match(screen, /\] INFO: aggregator listening \{/, 'readable, not JSON');
+  t.match(screen, /\] INFO: stopped/, 'up to its last line');
+  t.notOk(screen.includes('tty-secret-key'), 'no apikey on the terminal');
+  t.notMatch(screen, /^\{"level"/m, 'no JSON line on the terminal');
+  const file = lines(path.join(dir, LOG_FILE));
+  t.ok(file.some((l) => l.msg === 'session ended'), 'the file has the same lines as JSON');
+  t.ok(file.some((l) => l.msg === 'shutting down' && l.signal === 'SIGINT'));
 });
 
 t.test('rotation at max-size keeps max-history files, never more than max-history + 1 in the folder', async (t) => {

@@ -3,6 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
+import { ERROR_CODES } from '../src/errors.js';
+import { OTHER_SUPPLIER, UNKNOWN_SUPPLIER, createMetrics, supplierLabels } from '../src/metrics.js';
+import { Stats, supplierClass, supplierOutcome } from '../src/stats.js';
 import { type AnyFrame, ROOT, demoRequest, invariantViolations, search, startServer, waitFor } from './helpers/harness.js';
 
 interface Sample {
@@ -158,4 +161,71 @@ t.test('docs/monitoring.md lists every aggregator_ metric the server exposes', a
     [],
     'none missing from the docs',
   );
+});
+
+/** A registry fed by a real Stats (no server): the per-supplier listener called directly. */
+function supplierRegistry(limit: number) {
+  const stats = new Stats({ size: 1, busy: 0 });
+  const registry = createMetrics({ stats, pool: { queued: 0 }, launcher: { deaths: 0 }, instance: 'unit', suppliers: limit });
+  return { stats, samples: async () => parseMetrics(await registry.metrics()) };
+}
+
+t.test('aggregator_supplier_tasks_total and aggregator_supplier_seconds, by supplier class', async (t) => {
+  const { stats, samples } = supplierRegistry(100);
+  stats.supplierTask('CManAutotrade', 'succeeded', 120);
+  stats.supplierTask('CManAutotrade', 'succeeded', 380);
+  stats.supplierTask('CManAutotrade', 'failed', 5000);
+  stats.supplierTask('CManRossko', 'cancelled'); // removed from the queue: no run time
+  stats.supplierTask('CManRossko', 'cancelled', 900); // killed by the session timeout while running
+  const s = await samples();
+  const tasks = (supplier: string, outcome: string) => value(s, 'aggregator_supplier_tasks_total', { supplier, outcome }) ?? 0;
+  t.equal(tasks('CManAutotrade', 'succeeded'), 2);
+  t.equal(tasks('CManAutotrade', 'failed'), 1);
+  t.equal(tasks('CManAutotrade', 'cancelled'), 0);
+  t.equal(tasks('CManRossko', 'cancelled'), 2);
+  t.equal(value(s, 'aggregator_supplier_seconds_count', { supplier: 'CManAutotrade' }), 3, 'one observation per run');
+  t.equal(value(s, 'aggregator_supplier_seconds_sum', { supplier: 'CManAutotrade' }), 5.5, 'in seconds');
+  t.equal(value(s, 'aggregator_supplier_seconds_bucket', { supplier: 'CManAutotrade', le: '0.25' }), 1);
+  t.equal(value(s, 'aggregator_supplier_seconds_bucket', { supplier: 'CManAutotrade', le: '5' }), 3);
+  t.equal(value(s, 'aggregator_supplier_seconds_count', { supplier: 'CManRossko' }), 1, 'a task that never ran has no run time');
+  t.ok(
+    s.filter((x) => x.name.startsWith('aggregator_supplier_')).every((x) => x.labels.instance === 'unit'),
+    'the instance label too',
+  );
+  t.equal(value(s, 'aggregator_tasks_ended_total'), undefined, '/stats and the task metrics are not touched');
+  t.equal(stats.toJSON().taskTotal, 0);
+});
+
+t.test('at most aggregator.metrics.suppliers names; later ones are "other", a missing class "unknown"', async (t) => {
+  const { stats, samples } = supplierRegistry(2);
+  for (const name of ['A', 'B', 'C', 'A', 'D', 'B']) stats.supplierTask(name, 'succeeded', 10);
+  stats.supplierTask(undefined, 'failed', 10);
+  stats.supplierTask(undefined, 'failed');
+  const s = await samples();
+  const names = new Set(s.filter((x) => x.name === 'aggregator_supplier_tasks_total').map((x) => x.labels.supplier));
+  t.same([...names].sort(), ['A', 'B', OTHER_SUPPLIER, UNKNOWN_SUPPLIER].sort(), 'the first two names, other, unknown');
+  t.equal(value(s, 'aggregator_supplier_tasks_total', { supplier: 'A' }), 2, 'a kept name keeps counting');
+  t.equal(value(s, 'aggregator_supplier_tasks_total', { supplier: 'B' }), 2, 'also after the limit was reached');
+  t.equal(value(s, 'aggregator_supplier_tasks_total', { supplier: OTHER_SUPPLIER }), 2, 'C and D');
+  t.equal(value(s, 'aggregator_supplier_tasks_total', { supplier: UNKNOWN_SUPPLIER, outcome: 'failed' }), 2);
+  t.equal(value(s, 'aggregator_supplier_seconds_count', { supplier: OTHER_SUPPLIER }), 2);
+  t.equal(value(s, 'aggregator_supplier_seconds_count', { supplier: UNKNOWN_SUPPLIER }), 1);
+
+  const label = supplierLabels(1);
+  t.equal(label('x'.repeat(500)), 'x'.repeat(100), 'a very long class is cut to 100 characters');
+  t.equal(label('x'.repeat(300)), 'x'.repeat(100), 'and counts as the same name');
+  t.equal(label(''), UNKNOWN_SUPPLIER, 'an empty class is unknown, and takes no place');
+  t.equal(label('y'), OTHER_SUPPLIER);
+});
+
+t.test('supplierClass and supplierOutcome: what the task flow passes in', async (t) => {
+  t.equal(supplierClass({ class: 'CManArmtek', params: { apikey: 'k' } }), 'CManArmtek');
+  for (const bad of [{}, { class: 7 }, { class: '' }, { class: null }, { class: { name: 'x' } }, undefined])
+    t.equal(supplierClass(bad), undefined, JSON.stringify(bad) ?? 'undefined');
+  t.equal(supplierClass(JSON.parse('{"__proto__":{"class":"x"}}') as Record<string, unknown>), undefined, 'only an own class field');
+  t.equal(supplierOutcome(), 'succeeded');
+  const byOutcome = (o: string) => ERROR_CODES.filter((c) => supplierOutcome(c) === o).sort();
+  t.same(byOutcome('cancelled'), ['E_SCRIPT_CANCELLED', 'E_SERVER_SHUTDOWN', 'E_SESSION_CLOSED', 'E_SESSION_TIMEOUT', 'E_TOO_MANY_SESSIONS']);
+  for (const code of ['E_SCRIPT_TIMEOUT', 'E_SCRIPT_ERROR', 'E_SCRIPT_START', 'E_ITEMS_JSON', 'E_ITEMS_RESPONSE', 'E_UNKNOWN'] as const)
+    t.equal(supplierOutcome(code), 'failed', `${code}: the supplier's script failed`);
 });

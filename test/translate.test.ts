@@ -2,7 +2,7 @@
 // → whitelisted request and `_params`, request → suppliers stdin, suppliers stdout → suppliers,
 // items stdout → items.
 import t from 'tap';
-import { parseItems, parseRequest, parseSuppliers, stdinLine } from '../src/translate.js';
+import { parseItems, parseRequest, parseSuppliers, stdinLine, suppliersStdin } from '../src/translate.js';
 
 const fields = { request: ['code', 'brand', 'apikey', 'analog'], faulty: ['code', 'brand', 'analog'] };
 const good = { code: '3310', brand: 'ctr', apikey: '111111', analog: 1 };
@@ -71,6 +71,20 @@ t.test('stdinLine: one line of JSON, no newline (the runner adds it)', async (t)
   const line = stdinLine({ name: 'multi\nline', u: 'ü', nested: { a: [1, null] } });
   t.notMatch(line, /\n/);
   t.same(JSON.parse(line), { name: 'multi\nline', u: 'ü', nested: { a: [1, null] } });
+});
+
+t.test('suppliersStdin: the request, or {"params": request} for the original scripts', async (t) => {
+  t.equal(suppliersStdin(good, 'request'), '{"code":"3310","brand":"ctr","apikey":"111111","analog":1}');
+  t.equal(suppliersStdin(good, 'params'), '{"params":{"code":"3310","brand":"ctr","apikey":"111111","analog":1}}');
+  const parsed = parseRequest(JSON.stringify({ ...good, inject: 'x' }), fields);
+  t.ok(parsed.ok);
+  if (!parsed.ok) return;
+  const wrapped = JSON.parse(suppliersStdin(parsed.request, 'params')) as Record<string, unknown>;
+  t.same(Object.keys(wrapped), ['params'], 'params is the only top-level field');
+  t.same(wrapped.params, good, 'only the whitelisted fields, as in request mode');
+  for (const mode of ['request', 'params'] as const) t.notMatch(suppliersStdin({ code: 'a\nb' }, mode), /\n/, `${mode}: one line`);
+  const proto = parseRequest('{"__proto__":"p","code":"1"}', { request: ['__proto__', 'code'], faulty: [] });
+  if (proto.ok) t.equal(suppliersStdin(proto.request, 'params'), '{"params":{"__proto__":"p","code":"1"}}', 'a __proto__ field stays data');
 });
 
 t.test('suppliers: an array of objects under the configured field', async (t) => {

@@ -1,4 +1,4 @@
-// Debian's Chromium driven by playwright-core (STACK-NOTES): headless, no sandbox, no
+// The distribution's Chromium driven by playwright-core (STACK-NOTES): headless, no sandbox, no
 // background networking (the network is closed), Playwright's own signal handlers off.
 // Each launch carries a unique marker switch, so a test can prove no Chromium process is left.
 import fs from 'node:fs';
@@ -6,7 +6,27 @@ import path from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { ROOT, processesMatching, waitFor } from './harness.js';
 
-export const CHROMIUM = '/usr/bin/chromium';
+/**
+ * Where distributions put Chromium: Debian's package installs /usr/bin/chromium, Ubuntu's
+ * /usr/bin/chromium-browser (the snap's own binary is /snap/bin/chromium). bin/setup test
+ * installs whichever the distribution has.
+ */
+export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/snap/bin/chromium'];
+
+/** The first Chromium that exists: CHROMIUM_PATH if set, then CHROMIUM_PATHS, then PATH. */
+export function findChromium(
+  env: NodeJS.ProcessEnv = process.env,
+  isFile: (file: string) => boolean = (file) => fs.statSync(file, { throwIfNoEntry: false })?.isFile() ?? false,
+): string {
+  if (env.CHROMIUM_PATH) return env.CHROMIUM_PATH;
+  const onPath = (env.PATH ?? '')
+    .split(':')
+    .filter((dir) => dir !== '')
+    .flatMap((dir) => ['chromium', 'chromium-browser'].map((name) => path.join(dir, name)));
+  const found = [...CHROMIUM_PATHS, ...onPath].find(isFile);
+  if (!found) throw new Error(`no Chromium found (looked at ${CHROMIUM_PATHS.join(', ')} and PATH); bin/setup test installs it`);
+  return found;
+}
 /** Screenshots go here (git-ignored). */
 export const OUTPUT_DIR = path.join(ROOT, 'test-output');
 
@@ -21,7 +41,7 @@ let launches = 0;
 export async function launchBrowser(): Promise<TestBrowser> {
   const marker = `--aggregator-test-browser=${process.pid}-${++launches}`;
   const browser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: findChromium(),
     headless: true,
     timeout: 30_000,
     handleSIGINT: false,
