@@ -9,9 +9,9 @@ import t from 'tap';
 import type { Command } from '../src/command.js';
 import pino from 'pino';
 import { startLauncher } from '../src/processes/link.js';
-import type { RunLog, RunOptions, RunScript } from '../src/processes/protocol.js';
+import type { RunLog, RunOptions, RunResult, RunScript } from '../src/processes/protocol.js';
 import { runScript } from '../src/processes/runner.js';
-import { FIXTURES, type TextRunResult, asText, processesMatching, waitFor } from './helpers/harness.js';
+import { FIXTURES, processesMatching, waitFor } from './helpers/harness.js';
 
 const DIR = path.join(FIXTURES, 'runner');
 // A clean clone may lose the executable bits; the runner execs the files directly.
@@ -40,7 +40,7 @@ async function leftOver(needle: string): Promise<number[]> {
 }
 
 /** The failure variant, or a thrown error (which fails the test) when the run succeeded. */
-function fail(res: TextRunResult): Extract<TextRunResult, { ok: false }> {
+function fail(res: RunResult): Extract<RunResult, { ok: false }> {
   if (res.ok) throw new Error(`expected a failure, got ok with stdout ${JSON.stringify(res.stdout.slice(0, 100))}`);
   return res;
 }
@@ -86,7 +86,7 @@ const IMPLEMENTATIONS: [string, RunScript][] = [
 
 for (const [name, impl] of IMPLEMENTATIONS) {
   t.test(name, async (t) => {
-    const run = async (opts: Partial<RunOptions> & { command: Command }) => asText(await impl({ ...base, ...opts }));
+    const run = (opts: Partial<RunOptions> & { command: Command }) => impl({ ...base, ...opts });
 
     t.test('success: stdin is exactly one JSON line + "\\n", then EOF', async (t) => {
       const input = JSON.stringify({ code: '3310', brand: 'ctr', nested: { a: [1, 2] }, s: 'ü €' });
@@ -255,6 +255,17 @@ for (const [name, impl] of IMPLEMENTATIONS) {
       t.equal(res.cancelled, true);
       t.ok(res.durationMs < 5000);
       t.same(await leftOver(m), []);
+    });
+
+    t.test('abort while the process is being made: it is killed, not left to run', async (t) => {
+      const m = marker();
+      const ac = new AbortController();
+      // Aborted in the same turn as the run was asked for: the process is still being started.
+      const pending = run({ command: fixture('tree.sh', m), signal: ac.signal, timeoutMs: 10_000 });
+      ac.abort();
+      const res = fail(await pending);
+      t.equal(res.cancelled, true);
+      t.same(await leftOver(m), [], 'nothing of it runs on');
     });
 
     t.test('abort before start spawns nothing', async (t) => {

@@ -65,10 +65,13 @@ export async function runScript(opts: RunOptions, how: RunEnv = {}): Promise<Run
     cancelled = true;
     stop();
   };
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // The abort may have come while the process was being made (a warm start is not instant).
+  if (opts.signal?.aborted) onAbort();
+  else opts.signal?.addEventListener('abort', onAbort, { once: true });
 
   const out: Buffer[] = [];
   let outBytes = 0;
+  const flow = { pause: () => stdout.pause(), resume: () => stdout.resume() };
   stdout.on('error', () => {});
   stdout.on('data', (chunk: Buffer) => {
     if (oversize) return;
@@ -77,7 +80,7 @@ export async function runScript(opts: RunOptions, how: RunEnv = {}): Promise<Run
       oversize = true;
       out.length = 0;
       stop();
-    } else if (opts.onStdout) opts.onStdout(chunk);
+    } else if (opts.onStdout) opts.onStdout(chunk, flow);
     else out.push(chunk);
   });
   const err: Buffer[] = [];
@@ -127,5 +130,5 @@ export async function runScript(opts: RunOptions, how: RunEnv = {}): Promise<Run
   if (res.lost) return fail('E_SCRIPT_ERROR', res.lost);
   if (res.signal) return fail('E_SCRIPT_ERROR', `killed by ${res.signal}`);
   if (res.code !== 0) return fail('E_SCRIPT_ERROR', `exit code ${String(res.code)}`);
-  return { ok: true, stdout: out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out), pid, durationMs };
+  return { ok: true, stdout: Buffer.concat(out).toString('utf8'), pid, durationMs };
 }
