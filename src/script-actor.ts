@@ -31,8 +31,9 @@ export interface ScriptDeps {
 export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fields']): TaskResult {
   const runMs = run.durationMs;
   if (!run.ok) return { ok: false, code: run.code, runMs };
-  const bytes = run.stdout.length;
-  const stdout = run.stdout.toString('utf8');
+  const { stdout } = run;
+  // Characters, as the outbox counts frames.
+  const bytes = stdout.length;
   if (kind === 'SUPPLIERS') {
     const res = parseSuppliers(stdout, fields.suppliers);
     return res.ok ? { ok: true, items: [], suppliers: res.suppliers, bytes, runMs } : { ...res, runMs };
@@ -40,6 +41,8 @@ export function translateRun(kind: TaskKind, run: RunResult, fields: Config['fie
   const res = parseItems(stdout, fields);
   return res.ok ? { ...res, bytes, runMs } : { ...res, runMs };
 }
+
+const DROPPED = new Error('task dropped');
 
 /** One logic for every task of an app; what a task needs to know of its session is in its input. */
 export function scriptActor(deps: ScriptDeps) {
@@ -82,7 +85,7 @@ export function scriptActor(deps: ScriptDeps) {
           });
           deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs);
           if (signal.aborted) taskLog.debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
-          else if (run.ok) taskLog.debug({ ms: Math.round(run.durationMs), bytes: run.stdout.length }, 'script done');
+          else if (run.ok) taskLog.debug({ ms: Math.round(run.durationMs), chars: run.stdout.length }, 'script done');
           else taskLog.info({ ms: Math.round(run.durationMs), code: run.code, reason: run.reason }, 'script failed');
           resolve(run);
         };
@@ -96,7 +99,7 @@ export function scriptActor(deps: ScriptDeps) {
       const hit = await cache.get(key);
       if (abort.signal.aborted) return undefined;
       if (hit) {
-        const { runMs: _, ...res } = translateRun('ITEMS', { ok: true, stdout: hit, pid: 0, durationMs: 0 }, config.fields);
+        const { runMs: _, ...res } = translateRun('ITEMS', { ok: true, stdout: hit.toString('utf8'), pid: 0, durationMs: 0 }, config.fields);
         // An answer stored under other field names (a config change) is no answer.
         if (res.ok) {
           log.debug({ items: res.items.length }, 'answered from the items cache');
@@ -108,7 +111,7 @@ export function scriptActor(deps: ScriptDeps) {
         const r = await execute(shared);
         if (r?.ok) {
           mine = translateRun('ITEMS', r, config.fields);
-          if (mine.ok) cache.set(key, r.stdout);
+          if (mine.ok) cache.set(key, Buffer.from(r.stdout, 'utf8'));
         }
         return r;
       });
@@ -130,7 +133,8 @@ export function scriptActor(deps: ScriptDeps) {
       log.error({ err }, 'script task failed unexpectedly');
       finish({ ok: false, code: 'E_UNKNOWN' });
     });
-    // Nothing to abort once the script is done (abort() builds a DOMException with its stack).
-    return () => finished || abort.abort();
+    // Nothing to abort once the script is done; one shared reason, as abort() with none builds
+    // a DOMException with its stack for every dropped task (2000 at a session timeout).
+    return () => finished || abort.abort(DROPPED);
   });
 }

@@ -32,12 +32,21 @@ export class TaskBoard {
 }
 
 interface LiveTask {
-  readonly actor: Actor<typeof taskMachine>;
+  /** Created once the task's turn to start comes (see ADMIT_SLICE). */
+  actor?: Actor<typeof taskMachine>;
   readonly kind: TaskKind;
   /** The supplier's class (ITEMS tasks), for the per-supplier metrics. */
   readonly supplier: string | undefined;
   running: boolean;
 }
+
+/**
+ * Task actors started per turn of the event loop. Making one costs 40-300 µs (xstate), so a
+ * 2000-supplier answer made at once held the loop for up to 660 ms; in slices, /health and
+ * every other session stay served (docs/performance.md). The tasks are counted as queued at
+ * once, and start in their order.
+ */
+const ADMIT_SLICE = 64;
 
 /** The host logic of an app (its pool, config and scripts); sessions differ only by input. */
 export function taskHost(deps: TaskHostDeps) {
@@ -61,12 +70,14 @@ export function taskHost(deps: TaskHostDeps) {
       return task;
     };
 
-    const start = (order: TaskOrder) => {
+    // Orders whose actor is not made yet, oldest first.
+    const waiting: TaskOrder[] = [];
+    let admitted = 0;
+    let nextSlice: NodeJS.Immediate | undefined;
+
+    const launch = (order: TaskOrder, task: LiveTask) => {
       const actor = createActor(taskLogic, { input: { ...order, session, queueTimeoutMs } });
-      const task: LiveTask = { actor, kind: order.kind, supplier: order.supplier, running: false };
-      tasks.set(order.id, task);
-      stats.taskQueued();
-      board.live.queued++;
+      task.actor = actor;
       actor.subscribe({
         next: (snap) => {
           if (snap.value === 'running' && !task.running && tasks.has(order.id)) {
@@ -93,11 +104,36 @@ export function taskHost(deps: TaskHostDeps) {
       actor.start();
     };
 
+    const admit = () => {
+      nextSlice = undefined;
+      const until = Math.min(waiting.length, admitted + ADMIT_SLICE);
+      for (; admitted < until; admitted++) {
+        const order = waiting[admitted] as TaskOrder;
+        const task = tasks.get(order.id);
+        if (task && !task.actor) launch(order, task); // not stopped meanwhile
+      }
+      if (admitted < waiting.length) nextSlice = setImmediate(admit);
+      else {
+        waiting.length = 0;
+        admitted = 0;
+      }
+    };
+
+    const queue = (orders: readonly TaskOrder[]) => {
+      for (const order of orders) {
+        tasks.set(order.id, { kind: order.kind, supplier: order.supplier, running: false });
+        stats.taskQueued();
+        board.live.queued++;
+        waiting.push(order);
+      }
+      if (!nextSlice) admit();
+    };
+
     /** The session ends the task: a queued job leaves the pool, a running script's group is killed. */
-    const stop = (id: number, code: ErrorCode) => ended(id, 'stopped', code)?.actor.stop();
+    const stop = (id: number, code: ErrorCode) => ended(id, 'stopped', code)?.actor?.stop();
 
     receive((order) => {
-      if (order.type === 'QUEUE') for (const t of order.tasks) start(t);
+      if (order.type === 'QUEUE') queue(order.tasks);
       else if (order.type === 'REFUSE') {
         for (const t of order.tasks) {
           stats.taskQueued();
@@ -116,6 +152,7 @@ export function taskHost(deps: TaskHostDeps) {
     const watch = system.get(SESSION_SYSTEM_ID)?.subscribe({ error: stopAll });
     return () => {
       watch?.unsubscribe();
+      if (nextSlice) clearImmediate(nextSlice);
       stopAll();
     };
   });
