@@ -14,7 +14,7 @@ export type TaskResult =
       ok: true;
       items: JsonObject[];
       suppliers: JsonObject[];
-      /** Bytes of the script's answer, from which the outbox estimates what its frames will take. */
+      /** Size of the script's answer (characters), from which the outbox estimates what its frames will take. */
       bytes: number;
       /** Answered from the items cache, not by a script run. */
       cached?: boolean;

@@ -50,7 +50,7 @@ export function openEcho(socket: WebSocket, query: Record<string, string>, deps:
           log.info({ code: res.code, reason: res.reason }, 'echo script failed');
           return fail(res.code);
         }
-        const parsed = parseJson(res.stdout.toString('utf8'));
+        const parsed = parseJson(res.stdout);
         if (!parsed) {
           log.info('echo script answered with something that is not JSON');
           return fail('E_SCRIPT_ERROR');

@@ -46,6 +46,7 @@ export class Outbox {
   private flushScheduled = false;
   private awaitingDrain = false;
   private done = false;
+  private expiry: NodeJS.Timeout | undefined;
   private readonly tcp: Tcp | undefined;
 
   constructor(
@@ -77,8 +78,23 @@ export class Outbox {
     this.push({ close: { code, reason } }, 0);
   }
 
+  /**
+   * Whatever is still queued in `ms` (a browser that does not read) is dropped and `onExpired`
+   * called, so a finished session's frames are not held for as long as the socket lives.
+   */
+  expireIn(ms: number, onExpired: () => void): void {
+    if (this.done || this.head === this.queue.length || this.expiry) return;
+    this.expiry = setTimeout(() => {
+      if (this.done) return;
+      this.discard();
+      onExpired();
+    }, ms);
+    this.expiry.unref();
+  }
+
   /** The browser is gone: drop everything. */
   discard(): void {
+    clearTimeout(this.expiry);
     this.done = true;
     this.queue.length = 0;
     this.head = 0;

@@ -95,8 +95,16 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   const started = performance.now();
   // The request's faulty fields (aggregator.fields.faulty), for the log line at the end.
   let request: JsonObject | undefined;
+  let requestedAt: number | undefined;
   const end = () => {
     deps.sessions.delete(session);
+    // The search's deadline covers its delivery too: frames a browser has not taken by then
+    // (it stopped reading) are dropped with the connection.
+    const left = requestedAt === undefined ? 0 : config.timeout.sessionMs - (performance.now() - requestedAt);
+    outbox.expireIn(Math.max(left, config.timeout.killMs), () => {
+      log.warn('the browser did not take the last frames by the session deadline: connection dropped');
+      socket.terminate();
+    });
     const snap = actor.getSnapshot();
     const error = failure !== undefined ? 'E_UNKNOWN' : cutOff ? 'E_SESSION_CLOSED' : snap.context.error;
     stats.sessionEnded(error);
@@ -121,6 +129,7 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       const res = parseRequest(String(data), config.fields);
       if (res.ok) {
         request = res.params;
+        requestedAt ??= performance.now();
         log.debug({ request: { ...res.params } }, 'search request');
         actor.send({ type: 'REQUEST', request: res.request, params: res.params, taskId: deps.nextTaskId() });
       } else {

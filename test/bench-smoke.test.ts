@@ -73,6 +73,15 @@ const CHECKS: Record<string, (t: Test, res: Result) => void> = {
     t.ok(idle > 10 && idle < 1024, `idle RSS ${idle} MB is plausible`);
     t.ok((res.facts.bareMb ?? 0) > 5, 'bare node RSS was read');
   },
+  '10': (t, res) => {
+    t.equal(res.facts.dropped, 1, 'the sessions of the clients that read nothing ended and their connections were dropped');
+    t.equal(res.facts.alive, 0, 'no session left');
+    t.ok(Number.isFinite(res.facts.addedMb), 'the RSS was read');
+  },
+  '11': (t, res) => {
+    t.equal(res.facts.ok, 1, 'the big search succeeded with every item');
+    t.ok((res.facts.polls ?? 0) > 10, `/health was asked throughout (${res.facts.polls} times)`);
+  },
 };
 
 for (const scenario of SCENARIOS) {

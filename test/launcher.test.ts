@@ -6,9 +6,9 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 import type { Command } from '../src/command.js';
 import { type Launcher, startLauncher } from '../src/processes/link.js';
-import type { RunOptions } from '../src/processes/protocol.js';
+import type { RunOptions, RunResult } from '../src/processes/protocol.js';
 import { TAG_ENV, ownerTag, parseTag } from '../src/processes/reaper.js';
-import { type TextRunResult, asText, processesMatching, waitFor } from './helpers/harness.js';
+import { processesMatching, waitFor } from './helpers/harness.js';
 
 const silent = pino({ level: 'silent' });
 const owner = ownerTag(`/tmp/launcher-test-${process.pid}`);
@@ -25,8 +25,8 @@ function launcherFor(t: Test, extra: { owner?: string } = {}): Launcher {
   return l;
 }
 
-async function run(l: Launcher, opts: Partial<RunOptions> & { command: Command }): Promise<TextRunResult> {
-  return asText(await l.run({ ...base, ...opts }));
+function run(l: Launcher, opts: Partial<RunOptions> & { command: Command }): Promise<RunResult> {
+  return l.run({ ...base, ...opts });
 }
 
 /** The `sleep` processes carrying the marker (the `sh -c` that started them carries it too). */
@@ -123,7 +123,7 @@ t.test('a wedged launcher (stopped) is killed once a run is overdue; its runs en
 
 t.test('a launcher that keeps dying is not restarted without end', async (t) => {
   const l = launcherFor(t);
-  const results: TextRunResult[] = [];
+  const results: RunResult[] = [];
   for (let i = 0; i < 5; i++) {
     const m = marker();
     const pending = run(l, { command: sh(`sleep ${m}`) });

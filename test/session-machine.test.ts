@@ -96,7 +96,7 @@ function session(opts: Options = {}) {
     return r;
   };
   const answer = async (id: number, stdout: string) => {
-    runOf(id).resolve({ ok: true, stdout: Buffer.from(stdout), pid: 1, durationMs: 1 });
+    runOf(id).resolve({ ok: true, stdout, pid: 1, durationMs: 1 });
     await settle();
   };
   return {
@@ -250,7 +250,7 @@ t.test('session timeout: queued → E_SCRIPT_CANCELLED, running → E_SESSION_TI
   t.ok(s.run(105).aborted && s.run(106).aborted, 'the running scripts were stopped (killed)');
   t.notOk(s.runs.has(107), 'the queued one never ran');
   const before = s.frames.length;
-  s.run(105).resolve({ ok: true, stdout: Buffer.from('{"items":[{"late":1}]}'), pid: 1, durationMs: 1 });
+  s.run(105).resolve({ ok: true, stdout: '{"items":[{"late":1}]}', pid: 1, durationMs: 1 });
   await settle();
   t.equal(s.frames.length, before, 'a late result after the end sends nothing');
   t.same(s.board.ended, { succeeded: 4, failed: 0, cancelled: 0, stopped: 3 });

@@ -25,7 +25,7 @@ t.test('the session machine fails mid-search: 1011 E_UNKNOWN, tasks stopped, cou
   // Suppliers answer at once with three suppliers; items scripts never end unless aborted.
   const run = (o: RunOptions): Promise<RunResult> =>
     o.input.includes('"apikey"')
-      ? Promise.resolve({ ok: true, stdout: Buffer.from(JSON.stringify({ suppliers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] })), pid: 1, durationMs: 1 })
+      ? Promise.resolve({ ok: true, stdout: JSON.stringify({ suppliers: [{ name: 'a' }, { name: 'b' }, { name: 'c' }] }), pid: 1, durationMs: 1 })
       : new Promise((resolve) =>
           o.signal?.addEventListener('abort', () => {
             aborted.push(o.input);

@@ -53,7 +53,22 @@ export function childPids(pid: number): number[] {
   return livePids((p) => p.stat()?.ppid === pid);
 }
 
-/** The server's script launcher (src/launcher.ts): its one child running node. */
+/**
+ * The server's helper processes: its script launcher and the warm PHP parents the launcher
+ * keeps (not the scripts themselves, which come and go).
+ */
+export function helperPids(serverPid: number): number[] {
+  const launcher = launcherOf(serverPid);
+  if (launcher === undefined) return [];
+  return [launcher, ...livePids((p) => p.stat()?.ppid === launcher && p.cmdline().includes('warm-parent'))];
+}
+
+/** RSS of the server plus its helper processes, in KB. */
+export function withHelpersKb(serverPid: number): number {
+  return [serverPid, ...helperPids(serverPid)].reduce((kb, pid) => kb + procKb(pid, 'VmRSS'), 0);
+}
+
+/** The server's script launcher (src/processes/launcher.ts): its one child running node. */
 export function launcherOf(pid: number): number | undefined {
   return childPids(pid).find((c) => {
     try {
@@ -140,7 +155,8 @@ export const BENCH_SCRIPTS = {
  * stdout (the journal copy of the log) discarded.
  */
 export async function startAggregator(options: Record<string, string | number | boolean>): Promise<AggregatorProcess> {
-  const main = path.join(ROOT, 'dist', 'main.js');
+  // BENCH_MAIN runs another build (an older checkout, for before/after figures).
+  const main = process.env.BENCH_MAIN ?? path.join(ROOT, 'dist', 'main.js');
   if (!fs.existsSync(main)) throw new Error(`${main} is missing: run npm run build first`);
   const port = await freePort();
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'agg-bench-'));
@@ -156,7 +172,7 @@ export async function startAggregator(options: Record<string, string | number | 
   const prof = process.env.BENCH_CPU_PROF;
   if (prof) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${prof}`);
   const child = spawn(process.execPath, [...nodeArgs, main, ...argv], {
-    cwd: ROOT,
+    cwd: process.env.BENCH_MAIN ? path.dirname(path.dirname(main)) : ROOT,
     env: cleanEnv(),
     stdio: ['ignore', 'ignore', 'pipe'],
   });

@@ -6,6 +6,7 @@
 // started is killed, and the next run starts a new launcher.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
 import {
@@ -54,7 +55,8 @@ export interface Launcher {
 // The launcher allocates little but often: a 1 MB young generation keeps it at about 60 MB RSS
 // instead of 90 MB after a few hundred scripts, at no measurable CPU cost (it forks slightly
 // faster, having fewer written pages to copy); it needs no V8 worker threads either.
-export const LAUNCHER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=0'];
+// --expose-gc: it collects the Buffers it relays (launcher.ts).
+export const LAUNCHER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=0', '--expose-gc'];
 
 // A launcher that keeps dying is not restarted more often than this; runs then fail to start.
 const MAX_DEATHS = 5;
@@ -73,8 +75,13 @@ interface Pending {
   opts: RunOptions;
   started: number;
   pid?: number;
-  /** stdout so far, unless the caller takes it chunk by chunk (opts.onStdout). */
-  out: Buffer[];
+  /**
+   * stdout so far as text, unless the caller takes it chunk by chunk (opts.onStdout): each chunk
+   * is decoded as it comes and dropped, so an answer is held once as text, not as chunks plus
+   * their concatenation plus the text.
+   */
+  out: string[];
+  decoder: StringDecoder;
   resolve(result: RunResult): void;
   onAbort(): void;
   deadline: NodeJS.Timeout;
@@ -138,12 +145,14 @@ export function startLauncher(opts: LauncherOptions): Launcher {
       p.pid = msg.pid;
       p.opts.onSpawn?.(msg.pid);
     } else if (msg.t === 'out') {
-      if (p.opts.onStdout) p.opts.onStdout(msg.chunk);
-      else p.out.push(msg.chunk);
+      // The script's stdout is paused in the launcher, not from here.
+      if (p.opts.onStdout) p.opts.onStdout(msg.chunk, { pause() {}, resume() {} });
+      else p.out.push(p.decoder.write(msg.chunk));
     } else if (msg.t === 'log') p.opts.log?.[msg.level](msg.obj, msg.msg);
     else if (msg.t === 'done') {
       const { result } = msg;
-      settle(msg.id, result.ok ? { ...result, stdout: Buffer.concat(p.out) } : result);
+      if (result.ok) p.out.push(p.decoder.end());
+      settle(msg.id, result.ok ? { ...result, stdout: p.out.join('') } : result);
     }
   };
 
@@ -207,7 +216,7 @@ export function startLauncher(opts: LauncherOptions): Launcher {
         opts.log.error({ launcher: c.pid, task: o.env?.AGGREGATOR_TASK_ID }, 'script launcher did not answer in time: killing it');
         c.kill('SIGKILL');
       }, o.timeoutMs + 2 * o.killAfterMs + (opts.answerGraceMs ?? ANSWER_GRACE_MS));
-      pending.set(id, { opts: o, started: performance.now(), out: [], resolve, onAbort, deadline });
+      pending.set(id, { opts: o, started: performance.now(), out: [], decoder: new StringDecoder('utf8'), resolve, onAbort, deadline });
       if (pending.size === 1) hold(c, true);
       o.signal?.addEventListener('abort', onAbort, { once: true });
       send(c, runRequest(id, o));

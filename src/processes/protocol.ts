@@ -26,14 +26,23 @@ export interface RunOptions extends RunSpec {
   signal?: AbortSignal;
   onSpawn?: (pid: number) => void;
   log?: RunLog;
-  /** Where stdout goes as it arrives; when unset it is collected into the result. */
-  onStdout?: (chunk: Buffer) => void;
+  /**
+   * Where stdout goes as it arrives; when unset it is collected into the result. `flow` pauses
+   * the script's stdout (it then blocks on a full pipe) while the consumer is behind.
+   */
+  onStdout?: (chunk: Buffer, flow: StdoutFlow) => void;
+}
+
+export interface StdoutFlow {
+  pause(): void;
+  resume(): void;
 }
 
 export type ScriptFailure = 'E_SCRIPT_START' | 'E_SCRIPT_ERROR' | 'E_SCRIPT_TIMEOUT';
 
 export type RunResult =
-  | { ok: true; stdout: Buffer; pid: number; durationMs: number }
+  /** stdout crossed as bytes and is decoded as UTF-8 once, here (invalid bytes become U+FFFD). */
+  | { ok: true; stdout: string; pid: number; durationMs: number }
   | { ok: false; code: ScriptFailure; reason: string; cancelled: boolean; pid?: number; durationMs: number };
 
 /** One script run, wherever it happens (in this process, or through the launcher). */

@@ -12,7 +12,6 @@ import { createLogger } from '../../src/logger.js';
 import { PACKAGE_ROOT } from '../../src/paths.js';
 import { livePids } from '../../src/processes/reaper.js';
 import type { Frame } from '../../src/frames.js';
-import type { RunResult } from '../../src/processes/protocol.js';
 
 export const ROOT = PACKAGE_ROOT;
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -195,9 +194,3 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A run's result with stdout as text, for comparing with what a fixture prints. */
-export type TextRunResult = Exclude<RunResult, { ok: true }> | (Omit<Extract<RunResult, { ok: true }>, 'stdout'> & { stdout: string });
-
-export function asText(res: RunResult): TextRunResult {
-  return res.ok ? { ...res, stdout: res.stdout.toString('utf8') } : res;
-}

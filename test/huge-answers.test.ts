@@ -1,0 +1,65 @@
+// Huge answers in bounded memory: three browsers that never read, each searching a supplier
+// whose items script answers 100,000 items. stdout crosses from the launcher as bytes and is
+// parsed once, frames are built only as the socket takes them, and what a session could not
+// deliver by its deadline is dropped with the connection. The server and its launcher (a real
+// `node dist/main.js`, so their RSS is their own) add less than 150 MB, the sessions end and the
+// connections are dropped. (bench/10-huge-answers.ts prints the same figure.)
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { helperPids, procKb } from '../bench/lib/procs.js';
+import { ROOT, waitFor } from './helpers/harness.js';
+import { clientFrame, rawUpgrade } from './helpers/raw-ws.js';
+import { startReal, statsOf } from './helpers/real-process.js';
+
+const ITEMS = 100_000;
+const PHP = '/usr/bin/php -d display_errors=stderr';
+const request = { n: 1, sleep: '0', items: ITEMS };
+
+const rssKb = (pid: number) => [pid, ...helperPids(pid)].reduce((kb, p) => kb + procKb(p, 'VmRSS'), 0);
+const drops = (logDir: string) =>
+  fs
+    .readFileSync(path.join(logDir, 'aggregator.log'), 'utf8')
+    .split('\n')
+    .filter((l) => l.includes('did not take the last frames')).length;
+
+t.test('three browsers not reading 100,000 items each: < 150 MB added, sessions end, connections dropped', async (t) => {
+  const srv = await startReal({
+    'aggregator.script.suppliers': `${PHP} ${path.join(ROOT, 'bench/scripts/suppliers.php')}`,
+    'aggregator.script.items': `${PHP} ${path.join(ROOT, 'bench/scripts/items.php')}`,
+    'aggregator.fields.request': 'n,sleep,items',
+    'aggregator.fields.faulty': 'n',
+    'aggregator.timeout.script': 60,
+    'aggregator.timeout.session': 3,
+  });
+  t.teardown(() => srv.kill());
+  t.ok(await waitFor(() => helperPids(srv.pid).length > 0, 5000), 'the launcher runs');
+  const baseKb = rssKb(srv.pid);
+
+  let peakKb = baseKb;
+  const sampler = setInterval(() => (peakKb = Math.max(peakKb, rssKb(srv.pid))), 20);
+  t.teardown(() => clearInterval(sampler));
+  const raws = await Promise.all([0, 1, 2].map(() => rawUpgrade(srv.port)));
+  for (const raw of raws) {
+    raw.socket.on('error', () => {});
+    raw.socket.pause(); // reads nothing from now on
+    raw.socket.write(clientFrame(1, JSON.stringify(request)));
+  }
+  t.ok(await waitFor(async () => (await statsOf(srv.httpBase))?.sessionFinished === 3, 60_000, 50), 'the three sessions ended');
+  // What the kernel's socket buffers could not take is dropped with the connection at the
+  // session deadline (how much they take depends on TCP's buffer tuning, so not every
+  // connection need have anything left).
+  t.ok(await waitFor(() => drops(srv.logDir) > 0, 30_000, 50), 'at the session deadline the server dropped connections it could not finish, and said so');
+  clearInterval(sampler);
+  peakKb = Math.max(peakKb, rssKb(srv.pid));
+  const addedMb = (peakKb - baseKb) / 1024;
+  t.ok(addedMb < 150, `server + launcher added ${addedMb.toFixed(0)} MB at the peak (< 150 MB)`);
+  const stats = await statsOf(srv.httpBase);
+  t.match(stats, { sessionAlive: 0, taskPending: 0, taskRunning: 0 });
+  t.equal((await fetch(`${srv.httpBase}/health`)).status, 200, 'the server is fine');
+  // A paused client cannot see its connection go: reading again, it gets what the kernel holds, then the end.
+  for (const raw of raws) raw.socket.resume();
+  t.ok(await waitFor(() => raws.every((r) => r.socket.destroyed || r.socket.readableEnded), 30_000, 20), 'every client sees its connection end');
+  srv.child.kill('SIGTERM');
+  t.equal((await srv.exited).code, 0);
+});
