@@ -398,6 +398,32 @@ t.test('three identical searches at once run each supplier once (single flight a
   t.same(cachedFlags(later.frames).tasks, allTrue(names), 'and is answered from the cache');
 });
 
+t.test('a task sharing a running script is running too: aggregator.timeout.queue does not cancel it', async (t) => {
+  const QUEUE_MS = 500;
+  const srv = await serve({ ...FIXTURE, ...GATED, 'aggregator.cache.ttl': 600, 'aggregator.timeout.queue': QUEUE_MS / 1000 });
+  const runs = tmpFile('queue-runs');
+  const gate = tmpFile('queue-gate');
+  const request = fixtureRequest([supplier('queue-1', runs, { gate })]);
+  const first = start(srv, request);
+  t.ok(await waitFor(() => runsOf(runs) === 1, 10_000), "the first search's script runs");
+  const second = start(srv, request);
+  t.ok(await waitFor(() => second.pending() === 1, 10_000), 'the second search has joined that run');
+  t.match(await getStats(srv.httpBase), { poolBusy: 1, taskRunning: 2 }, 'one process, two running tasks');
+  // Held past the queue timeout on purpose (a lower bound: a slower machine only holds it
+  // longer): a task still counted as queued would be cancelled by now, while without the cache
+  // it would have had a process of its own and an answer.
+  await sleep(2 * QUEUE_MS);
+  fs.writeFileSync(gate, '');
+  const results = await Promise.all([first.done, second.done]);
+  results.forEach((res, i) => succeeded(t, res, `search ${i + 1}`));
+  t.same(
+    results.map((r) => taskViews(r.frames).find((v) => v.kind === 'ITEMS')?.status),
+    ['SUCCESS', 'SUCCESS'],
+    'both tasks got the answer, neither was cancelled',
+  );
+  t.equal(runsOf(runs), 1, 'from one run');
+});
+
 t.test('params are part of the key: suppliers differing only in params never share an answer', async (t) => {
   const srv = await serve({ ...FIXTURE, ...GATED, 'aggregator.cache.ttl': 600 });
   const runs = tmpFile('params-runs');
