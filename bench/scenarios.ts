@@ -7,6 +7,7 @@ import { scenario as streaming } from './05-streaming.js';
 import { scenario as firstItem } from './06-first-item.js';
 import { scenario as websocketd } from './07-websocketd.js';
 import { scenario as idle } from './08-idle.js';
+import { scenario as cache } from './09-cache.js';
 import type { Scenario } from './lib/types.js';
 
-export const SCENARIOS: readonly Scenario[] = [throughput, latency, fairness, sessions, streaming, firstItem, websocketd, idle];
+export const SCENARIOS: readonly Scenario[] = [throughput, latency, fairness, sessions, streaming, firstItem, websocketd, idle, cache];
