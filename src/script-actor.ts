@@ -58,12 +58,17 @@ export function scriptActor(deps: ScriptDeps) {
       sendBack({ type: 'FINISHED', result });
     };
 
-    /** Waits for a pool slot, then runs the script; undefined when aborted before it started. */
-    const execute = (signal: AbortSignal) =>
+    const started = () => sendBack({ type: 'STARTED' });
+
+    /**
+     * Waits for a pool slot, then runs the script; undefined when aborted before it started.
+     * `onStart` is told when the slot is taken (the task is running from then on).
+     */
+    const execute = (signal: AbortSignal, onStart: () => void) =>
       new Promise<RunResult | undefined>((resolve, reject) => {
         let taskLog = log;
         const job = async () => {
-          sendBack({ type: 'STARTED' });
+          onStart();
           const startedAt = performance.now();
           const run = await deps.run({
             command: input.kind === 'SUPPLIERS' ? deps.commands.suppliers : deps.commands.items,
@@ -107,14 +112,22 @@ export function scriptActor(deps: ScriptDeps) {
         }
       }
       let mine: TaskResult | undefined;
-      const run = await cache.join(key, abort.signal, async (shared) => {
-        const r = await execute(shared);
-        if (r?.ok) {
-          mine = translateRun('ITEMS', r, config.fields);
-          if (mine.ok) cache.set(key, Buffer.from(r.stdout, 'utf8'));
-        }
-        return r;
-      });
+      // Every task sharing the run is running once its script is (not while it waits for a
+      // slot): as it would be with a process of its own, so aggregator.timeout.queue, a session
+      // timeout and a shutdown treat it like the task whose run it shares.
+      const run = await cache.join(
+        key,
+        abort.signal,
+        async (shared, sharedStarted) => {
+          const r = await execute(shared, sharedStarted);
+          if (r?.ok) {
+            mine = translateRun('ITEMS', r, config.fields);
+            if (mine.ok) cache.set(key, Buffer.from(r.stdout, 'utf8'));
+          }
+          return r;
+        },
+        started,
+      );
       if (!run) return undefined;
       // Only the first of the identical tasks ran the script; the others read its answer.
       return mine ?? translateRun('ITEMS', run, config.fields);
@@ -124,7 +137,7 @@ export function scriptActor(deps: ScriptDeps) {
       const result =
         cache.enabled && input.kind === 'ITEMS'
           ? await cached()
-          : await execute(abort.signal).then((run) => run && translateRun(input.kind, run, config.fields));
+          : await execute(abort.signal, started).then((run) => run && translateRun(input.kind, run, config.fields));
       if (result && !abort.signal.aborted) finish(result);
     };
     flow().catch((err: unknown) => {

@@ -73,6 +73,14 @@ const CHECKS: Record<string, (t: Test, res: Result) => void> = {
     t.ok(idle > 10 && idle < 1024, `idle RSS ${idle} MB is plausible`);
     t.ok((res.facts.bareMb ?? 0) > 5, 'bare node RSS was read');
   },
+  '9': (t, res) => {
+    t.equal(res.facts.failed, 0, 'no search failed (every one with all its items)');
+    t.ok((res.facts.hits ?? 0) > 0 && res.facts.hits === res.facts.hitsExpected, `every timed task on the cached server was a hit (${res.facts.hits})`);
+    t.equal(res.facts.misses, 0, 'no miss once the cache was filled');
+    t.equal(res.facts.offRuns, res.facts.offRunsExpected, 'with the cache off every task ran its script');
+    t.ok((res.facts.p50 ?? 0) > 0, 'the first item on a hit took measurable time');
+    t.ok((res.facts.ratio ?? 0) > 1, `the cached server served more searches/s (x ${res.facts.ratio?.toFixed(1)})`);
+  },
   '10': (t, res) => {
     t.equal(res.facts.dropped, 1, 'the sessions of the clients that read nothing ended and their connections were dropped');
     t.equal(res.facts.alive, 0, 'no session left');

@@ -45,6 +45,9 @@ t.test('off by default: no store, no Redis connection, nothing counted, no shari
     let runs = 0;
     const run = async () => `run ${++runs}`;
     t.same(await Promise.all([c.join(key, undefined, run), c.join(key, undefined, run)]), ['run 1', 'run 2'], 'join just runs');
+    let told = 0;
+    await c.join(key, undefined, async (_signal, started) => (started(), 'run'), () => told++);
+    t.equal(told, 1, "the run's start is reported to its one caller");
   }
   // A cache that is on connects within milliseconds; the one that is off and was created
   // first must not have connected by then.

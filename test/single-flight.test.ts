@@ -188,6 +188,37 @@ const alive = (pid: number) => {
   }
 };
 
+t.test('a run that reports its start tells every caller waiting for it, and later joiners at once', async (t) => {
+  const flight = new SingleFlight<string>();
+  let result = deferred<string>();
+  let begin!: () => void;
+  const run = (_signal: AbortSignal, started: () => void) => ((begin = started), result.promise);
+  const heard: string[] = [];
+  const leaver = new AbortController();
+  const callers = [
+    flight.join('k', undefined, run, () => heard.push('first')),
+    flight.join('k', undefined, run, () => heard.push('second')),
+    flight.join('k', leaver.signal, run, () => heard.push('left')).catch(() => 'left early'),
+    flight.join('k', undefined, run), // no onStarted: nothing to tell
+  ];
+  t.same(heard, [], 'nobody hears of a start before it happened');
+  leaver.abort();
+  begin();
+  begin(); // a second report changes nothing
+  t.same(heard, ['first', 'second'], 'each waiting caller once; not the one that left');
+  const late = flight.join('k', undefined, run, () => heard.push('late'));
+  t.same(heard, ['first', 'second', 'late'], 'a caller joining a started run hears of it at once');
+  result.resolve('stdout');
+  t.same(await Promise.all([...callers, late]), ['stdout', 'stdout', 'left early', 'stdout', 'stdout']);
+  result = deferred<string>();
+  const again = flight.join('k', undefined, run, () => heard.push('next run'));
+  t.equal(heard.length, 3, "the key's next run has not started: the last one's start is forgotten");
+  begin();
+  t.equal(heard.at(-1), 'next run', 'it reports its own start');
+  result.resolve('next');
+  t.equal(await again, 'next');
+});
+
 t.test('real processes: five identical tasks start one process and get its output', async (t) => {
   const flight = new SingleFlight<{ stdout: string; code: number | null; killedBy: NodeJS.Signals | null }>();
   const pids: number[] = [];

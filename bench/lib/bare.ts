@@ -18,12 +18,18 @@ export interface BareRun {
 
 /** Runs `php -d display_errors=stderr SCRIPT` with `line` + '\n' on stdin. */
 export function runPhp(php: string, script: string, line: string): Promise<BareRun> {
+  return runCommand([php, '-d', 'display_errors=stderr', script], line);
+}
+
+/** One run of any program (argv[0] with its arguments), `line` on stdin; as runPhp. */
+export function runCommand(argv: readonly string[], line: string): Promise<BareRun> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     // detached (setsid) like the aggregator's scripts: with the kernel's autogroup scheduling
     // each session gets its own CPU share, so on a busy machine scripts in their own session
     // get more CPU than scripts sharing the loop's session. Both sides get the same treatment.
-    const child = spawn(php, ['-d', 'display_errors=stderr', script], { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
+    const [program = '', ...args] = argv;
+    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'ignore'], detached: true });
     const out: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stdin.on('error', () => {}); // a script may exit before reading

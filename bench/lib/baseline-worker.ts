@@ -3,11 +3,12 @@
 // and the runner carries the TypeScript loader). Driven over IPC by baseline.ts.
 import fs from 'node:fs';
 import { WebSocketServer } from 'ws';
-import { type BareScripts, type SearchesJob, bareSearches, runPhp } from './bare.js';
+import { type BareScripts, type SearchesJob, bareSearches, runCommand, runPhp } from './bare.js';
 
 export type BaselineRequest =
   | { id: number; op: 'searches'; scripts: BareScripts; job: SearchesJob }
   | { id: number; op: 'php'; scripts: BareScripts; script: 'suppliers' | 'items'; line: string }
+  | { id: number; op: 'command'; argv: string[]; line: string }
   | { id: number; op: 'serve'; file: string };
 
 /** A bare `ws` server that answers a socket's first message with the frames in `file`. */
@@ -34,6 +35,10 @@ async function handle(req: BaselineRequest): Promise<unknown> {
       return bareSearches(req.job, req.scripts);
     case 'php': {
       const run = await runPhp(req.scripts.php, req.scripts[req.script], req.line);
+      return { ms: run.ms, code: run.code, bytes: run.stdout.length };
+    }
+    case 'command': {
+      const run = await runCommand(req.argv, req.line);
       return { ms: run.ms, code: run.code, bytes: run.stdout.length };
     }
     case 'serve':

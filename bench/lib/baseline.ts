@@ -78,6 +78,11 @@ export class Baseline {
     return this.call({ op: 'php', scripts: SCRIPTS, script, line: JSON.stringify(line) });
   }
 
+  /** One bare run of any program (argv), `line` on stdin; ms from spawn to its end. */
+  command(argv: string[], line: string): Promise<{ ms: number; code: number | null; bytes: number }> {
+    return this.call({ op: 'command', argv, line });
+  }
+
   /** Starts a bare ws server replaying the frames in `file`; its port. */
   async serveFrames(file: string): Promise<number> {
     return (await this.call<{ port: number }>({ op: 'serve', file })).port;

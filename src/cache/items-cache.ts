@@ -7,7 +7,7 @@
 import type { Logger } from '../logger.js';
 import { MemoryStore } from './memory-store.js';
 import { RedisStore, checkRedisUrl, redisWhere } from './redis-store.js';
-import { SingleFlight } from './single-flight.js';
+import { type SharedRun, SingleFlight } from './single-flight.js';
 import type { CacheStore } from './store.js';
 
 export interface ItemsCacheOptions {
@@ -40,8 +40,11 @@ export interface ItemsCache<R> {
   get(key: string): Promise<Buffer | undefined>;
   /** Stores a successful run's stdout under `key`; fire and forget (never throws, never waits). */
   set(key: string, stdout: Buffer): void;
-  /** SingleFlight.join across every session of this instance; with the cache off, run(signal). */
-  join(key: string, signal: AbortSignal | undefined, run: (signal: AbortSignal) => Promise<R>): Promise<R>;
+  /**
+   * SingleFlight.join across every session of this instance (onStarted: when the shared run
+   * reports its start); with the cache off, run(signal, started) for this caller alone.
+   */
+  join(key: string, signal: AbortSignal | undefined, run: SharedRun<R>, onStarted?: () => void): Promise<R>;
   stats(): CacheStats;
   /** Closes the store (the Redis connection); get and set are no-ops afterwards. */
   close(): Promise<void>;
@@ -92,7 +95,7 @@ export function createItemsCache<R>(options: ItemsCacheOptions, log: Pick<Logger
       // an unhandled rejection (which ends the process).
       store.set(key, stdout).catch((err: unknown) => log.error({ err }, 'items cache: store failed (a bug)'));
     },
-    join: (key, signal, run) => flight.join(key, signal, run),
+    join: (key, signal, run, onStarted) => flight.join(key, signal, run, onStarted),
     stats: () => ({ ...counts, storedBytes: closed ? 0 : store.storedBytes() }),
     async close() {
       if (closed) return;
@@ -110,7 +113,7 @@ function disabled<R>(): ItemsCache<R> {
     set: () => {},
     // No sharing without the cache (sharing runs is part of the cache feature); a signal is still
     // handed over, so the run's code path is the same either way.
-    join: (_key, signal, run) => run(signal ?? new AbortController().signal),
+    join: (_key, signal, run, onStarted) => run(signal ?? new AbortController().signal, () => onStarted?.()),
     stats: () => ({ hits: 0, misses: 0, bypasses: 0, storedBytes: 0 }),
     close: () => Promise.resolve(),
   };
