@@ -37,8 +37,13 @@ t.test('a peer that answers no ping is terminated; its search ends as closed', a
     if (!closed) await srv.close();
   });
   const dead = await connect(srv.wsBase, false, demoRequest('dead-peer'));
+  // It answers pings by hand until its script is seen running, then goes silent: so the test
+  // does not depend on the script starting within two heartbeat intervals.
+  let answering = true;
+  dead.ws.on('ping', () => answering && dead.ws.pong());
   const idleDead = await connect(srv.wsBase, false); // never even sends a request
-  t.ok(await waitFor(() => processesMatching(mark).length > 0, 5000), 'its suppliers script runs');
+  t.ok(await waitFor(() => processesMatching(mark).length > 0, 10_000), 'its suppliers script runs');
+  answering = false;
 
   const code = await Promise.race([dead.closed, new Promise<number>((r) => setTimeout(() => r(-1), 5000))]);
   t.equal(code, 1006, 'terminated (no close handshake) within a few intervals');
