@@ -1,5 +1,5 @@
 // 8. Idle footprint: `node dist/main.js` RSS once /health answers and it settled, against a bare
-// `node` process idling the same way. Target: <= 64 MB (the seed's Java heap budget).
+// `node` process idling the same way. Target: <= 64 MB (the original v0.7's Java heap budget).
 // For the reader: the same for an empty server on the same web stack, the server's helper
 // process, and its RSS after it served some searches and went idle again.
 import { spawn } from 'node:child_process';

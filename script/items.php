@@ -24,7 +24,7 @@ if (preg_match('/^(.*)-(\d+)$/s', $class, $m)) {
 }
 
 // $count items that differ by index (and a little by supplier number), so the demo
-// table is readable; the first item of normal-1 is the seed's example item.
+// table is readable; the first item of normal-1 is the original requirements' example item.
 function demo_items($count, $class, $number, $brand)
 {
     $items = array();
@@ -43,7 +43,7 @@ function demo_items($count, $class, $number, $brand)
 
 switch ($prefix) {
     case 'analog':
-        // Items plus two more suppliers to search for analogs (the seed's "nested" search).
+        // Items plus two more suppliers to search for analogs (the original's "nested" search).
         demo_output(array(
             'items' => demo_items(3, $class, $number, $brand),
             'suppliers' => array(

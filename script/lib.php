@@ -62,7 +62,7 @@ function demo_field($object, $name, $default)
     return (isset($object->$name) && is_scalar($object->$name)) ? $object->$name : $default;
 }
 
-// One supplier object shaped like the seed's. `params` stands for the secrets that the
+// One supplier object shaped like the original's. `params` stands for the secrets that the
 // aggregator passes to items.php but must never forward to the browser; `info` is what
 // the browser does get (as `_info`).
 function demo_supplier($class, $code, $brand, $analog)

@@ -5,7 +5,7 @@
 // the browser had closed it. Browsers answer pings by themselves; no page code is needed.
 import type { WebSocket, WebSocketServer } from 'ws';
 
-/** Fixed, not configurable (SPEC 8 has no key): long enough for any live peer behind a proxy
+/** Fixed, not a configuration key: long enough for any live peer behind a proxy
  *  (nginx's proxy_read_timeout is 60 s by default), short enough to free dead ones promptly. */
 export const HEARTBEAT_MS = 30_000;
 

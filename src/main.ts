@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Entry point: read config (SPEC 8), listen, and shut down cleanly on SIGTERM/SIGINT (SPEC 9).
+// Entry point: read the configuration (docs/configuration.md), listen, and shut down cleanly on
+// SIGTERM/SIGINT (docs/service.md).
 import path from 'node:path';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -30,14 +31,14 @@ async function main(): Promise<void> {
     log.warn({ pids: orphans.map((p) => p.pid), owners: [...new Set(orphans.map((p) => p.owner))] }, 'killed scripts left by a dead aggregator');
   }
   // Scripts are started by a launcher process, which also kills them should we die, even by
-  // SIGKILL, which cannot be handled (SPEC 9).
+  // SIGKILL, which cannot be handled.
   const agg = await buildApp(config, log, { owner, logFile: path.join(instance, config.logging.file) });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal, sessions: agg.sessions.size, scripts: agg.pool.busy }, 'shutting down');
-    // Never hang: SPEC 9 allows timeout.kill + 2 s; at + 1.8 s we leave anyway (the launcher
+    // Never hang: a shutdown may take timeout.kill + 2 s; at + 1.8 s we leave anyway (the launcher
     // then kills whatever still runs).
     const deadline = setTimeout(() => process.exit(0), config.timeout.killMs + 1800);
     deadline.unref();

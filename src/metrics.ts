@@ -1,4 +1,4 @@
-// GET /metrics (SPEC 7): Prometheus text from prom-client. One Registry per app instance
+// GET /metrics (docs/monitoring.md): Prometheus text from prom-client. One Registry per app instance
 // (tests build many apps; a second collectDefaultMetrics on one registry throws). The /stats
 // figures are read at scrape time (collect()); task outcomes, errors, run times, items and
 // the per-supplier figures are counted as they happen through a StatsListener.

@@ -1,6 +1,8 @@
-// Counters of SPEC 6. They move only at the moments frames are sent, so both invariants
-// (sessionTotal = alive + finished; taskTotal = pending + succeeded + failed) hold at every
-// instant. Metrics and other observers hook in through `listeners`.
+// The /stats counters (docs/protocol.md, /stats). Sessions are counted by src/session.ts as they
+// open and end, tasks by their task host (src/task-host.ts) as they are queued, start and end,
+// all within one turn of the event loop, so both invariants (sessionTotal = alive + finished;
+// taskTotal = pending + succeeded + failed) hold whenever /stats is read. Metrics and other
+// observers hook in through `listeners`.
 import type { ErrorCode } from './errors.js';
 import type { TaskKind } from './frames.js';
 

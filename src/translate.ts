@@ -1,4 +1,4 @@
-// The JSON translation steps of SPEC 3.1, 3.4 and 3.5, as pure functions:
+// The JSON translation steps of docs/protocol.md (the request, the suppliers step, the items step), as pure functions:
 // request frame → suppliers stdin, suppliers stdout → supplier list, items stdout → items.
 import type { SuppliersInput } from './config-types.js';
 import { type Json, type JsonObject, MAX_DEPTH, isObject, nestsDeeper, parseJson } from './json.js';

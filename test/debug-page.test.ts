@@ -1,4 +1,4 @@
-// /debug (SPEC 7) in Debian's Chromium: the chart is drawn from the machine definition (every
+// /debug (docs/protocol.md, /debug) in Debian's Chromium: the chart is drawn from the machine definition (every
 // state of the live machine is a node, every transition an edge), the live counts and the
 // session table follow real searches, /debug/sessions holds no request values, and all of it
 // is 404 unless aggregator.debug=true. Screenshot: test-output/debug.png.

@@ -161,7 +161,7 @@ t.test('items.php', async (t) => {
     const out = runJson(t, 'items.php', supplier('normal-1'));
     checkItems(t, out, 'normal-1', 3);
     t.notOk('suppliers' in out);
-    t.match((out.items as Obj[])[0], { code: '3311', price: '123', quantity: '30' }, "the seed's example item");
+    t.match((out.items as Obj[])[0], { code: '3311', price: '123', quantity: '30' }, "the original requirements' example item");
   });
 
   t.test('unknown prefix: like normal', async (t) => {
