@@ -192,7 +192,7 @@ const KEYS = {
   'aggregator.limit.send-buffer': key(
     'limit.sendBufferBytes',
     '16MB',
-    'bytes queued to one slow browser; past it the session ends as if the browser closed it',
+    'bytes queued to one slow browser (with the frames still waiting, estimated); past it the session ends as if the browser closed it',
     SIZE,
     size,
   ),
