@@ -72,6 +72,7 @@ export const taskMachine = setup({
   id: 'task',
   context: ({ input }) => ({ input }),
   invoke: {
+    id: 'script',
     src: 'script',
     input: ({ context }): ScriptInput => {
       const { queueTimeoutMs: _, ...script } = context.input;

@@ -1,11 +1,12 @@
-// /debug (docs/protocol.md, /debug) in Debian's Chromium: the chart is drawn from the machine definition (every
-// state of the live machine is a node, every transition an edge), the live counts and the
-// session table follow real searches, /debug/sessions holds no request values, and all of it
+// /debug (docs/protocol.md, /debug) in Debian's Chromium: the session and task charts are drawn
+// from the machine definitions (every state of the live machine is a node, every transition an
+// edge), the live counts and the session table follow real searches, /debug/sessions holds no request values, and all of it
 // is 404 unless aggregator.debug=true. Screenshot: test-output/debug.png.
 import fs from 'node:fs';
 import t from 'tap';
 import WebSocket from 'ws';
 import { sessionMachine } from '../machines/session.js';
+import { taskMachine } from '../machines/task.js';
 import { type Chart, type DebugSessions, chartOf } from '../src/debug.js';
 import { launchBrowser, newPage, screenshot } from './helpers/browser.js';
 import { demoRequest, startServer, waitFor } from './helpers/harness.js';
@@ -61,10 +62,13 @@ t.test('/debug is 404 unless aggregator.debug=true', async (t) => {
 });
 
 t.test('/debug with a long search: chart from the machine, live counts, session table', async (t) => {
+  // Nothing ends by itself while the test looks (the demo's timeout scripts hang until killed,
+  // the idle socket is not cut): the counts change only when the test changes them.
   const srv = await startServer({
     'aggregator.debug': true,
-    'aggregator.timeout.script': 5,
-    'aggregator.timeout.session': 8,
+    'aggregator.timeout.script': 120,
+    'aggregator.timeout.session': 120,
+    'aggregator.timeout.request': 120,
   });
   const sockets: WebSocket[] = [];
   t.teardown(async () => {
@@ -160,6 +164,18 @@ t.test('/debug with a long search: chart from the machine, live counts, session 
     rows.every((r) => /^\d+(\.\d)? (ms|s)$/.test(r[2] ?? '')),
     'ages',
   );
+  // The task chart beside it: every state of the task machine, live counts from the task hosts.
+  const taskMachineChart = (await (await fetch(`${srv.httpBase}/debug/task-machine`)).json()) as Chart;
+  t.same(taskMachineChart, chartOf(taskMachine.root), '/debug/task-machine is the chart of the task machine');
+  await page.waitForSelector('#task-chart[data-ready="true"]');
+  const taskStates = await page.$$eval('#task-chart g.state', (gs) => gs.map((g) => (g as SVGGElement).dataset.id));
+  t.same([...taskStates].sort(), taskMachineChart.states.map((s) => s.id).sort(), 'every task state is a node');
+  const taskLive = (key: string) => page.getAttribute(`#task-chart g.state[data-id="task.${key}"]`, 'data-live');
+  t.equal(await taskLive('running'), '4', 'four scripts run: three items scripts and one suppliers script');
+  t.equal(await taskLive('queued'), '0');
+  t.equal(await page.getAttribute('#task-chart g.state[data-id="task.succeeded"]', 'data-ended'), '1', 'one task ended in succeeded');
+  t.match(await page.textContent('#host'), /taskHost as tasks/, 'the page says each session invokes its task host');
+  t.same(data.tasks.byState, { 'task.queued': 0, 'task.running': 4 }, '/debug/sessions has the task counts too');
   const text = await page.textContent('body');
   t.notOk(text?.includes(APIKEY), 'the page shows no apikey');
   await screenshot(page, 'debug.png');
@@ -171,6 +187,7 @@ t.test('/debug with a long search: chart from the machine, live counts, session 
   });
   t.equal(await count(leaf('closed')), '1', 'the closed search is counted in closed');
   t.equal(await page.locator('#sessions tbody tr').count(), 2);
+  t.equal(await page.getAttribute('#task-chart g.state[data-id="task.running"]', 'data-live'), '1', 'its three scripts were stopped');
   t.same(errors, [], 'no errors in the page');
   await page.close();
   t.same(await tb.close(), [], 'no Chromium process is left');
