@@ -110,6 +110,19 @@ t.test('after searches, /metrics holds the /stats figures, outcomes, errors, his
   t.ok(le05 < inf, 'the timed-out script sits in a higher bucket');
 
   t.equal(value(samples, 'aggregator_items_sent_total'), frames.filter((f) => f._status === 'SENDING').length, 'items sent');
+
+  // Per supplier (the supplier's class, as the demo's suppliers carry it in _info): every ITEMS
+  // task's end, fed by the task host, matches the frames the browsers got.
+  const itemsEnds = terminal.filter((f) => f._task === 'ITEMS');
+  const supplierOf = (f: AnyFrame) => String((f._info as { supplier?: unknown } | undefined)?.supplier);
+  for (const supplier of new Set(itemsEnds.map(supplierOf))) {
+    const ends = itemsEnds.filter((f) => supplierOf(f) === supplier);
+    const ok = ends.filter((f) => f._status === 'SUCCESS').length;
+    const failed = ends.length - ok; // no search here was cut short: every failure is the script's
+    t.equal(value(samples, 'aggregator_supplier_tasks_total', { supplier, outcome: 'succeeded' }) ?? 0, ok, `${supplier}: ${ok} succeeded`);
+    t.equal(value(samples, 'aggregator_supplier_tasks_total', { supplier, outcome: 'failed' }) ?? 0, failed, `${supplier}: ${failed} failed`);
+    t.equal(value(samples, 'aggregator_supplier_seconds_count', { supplier }), ends.length, `${supplier}: a run time per run`);
+  }
   for (const name of ['process_cpu_user_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_p99_seconds', 'process_open_fds', 'process_max_fds']) {
     t.ok(value(samples, name) !== undefined, `default metric ${name}`);
   }
