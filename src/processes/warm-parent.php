@@ -83,6 +83,8 @@ $__warm_main = static function (array $args): array {
                 intptr_t memcpy(intptr_t dst, intptr_t src, size_t n);
                 intptr_t memmove(intptr_t dst, const char *src, size_t n);
                 intptr_t malloc(size_t n);
+                intptr_t _emalloc(size_t n);
+                intptr_t fopen(const char *path, const char *mode);
                 intptr_t dlsym(intptr_t handle, const char *name);
                 int open(const char *path, int flags);
                 int close(int fd);
@@ -102,6 +104,7 @@ $__warm_main = static function (array $args): array {
                 intptr_t __errno_location(void);
                 double sapi_get_request_time(void);
                 intptr_t zend_hash_str_find(intptr_t ht, const char *key, size_t len);
+                int zend_hash_str_del(intptr_t ht, const char *key, size_t len);
                 void _exit(int status);
             ');
         } catch (Throwable $e) {
@@ -339,6 +342,7 @@ $__warm_main = static function (array $args): array {
     $appendScript = static function (int $handle, string $path) use ($poke, $cfgStrs, $PG, $pgOff, $iniEntry): void {
         $poke($handle + 16, pack('P', strlen($path)));
         $poke($handle + 24, "$path\0");
+        $poke($handle + 8, pack('P', 0));
         $poke($PG + $pgOff, pack('P', 0));
         $poke($iniEntry + 40, pack('P', 0));
         foreach ($cfgStrs as $str) {
@@ -383,6 +387,60 @@ $__warm_main = static function (array $args): array {
     if ($handleStr <= 0) {
         $problems[] = $handleStr < 0 ? 'append file handle is ambiguous' : 'append file handle not found (' . count($handleStrs) . ' candidates)';
     }
+    // EG(included_files), a HashTable inside executor_globals (layout of PHP 7/8: nTableMask at
+    // 12, arData at 16, nNumUsed 24, nNumOfElements 28, nTableSize 32), recognised by its only
+    // key, this file, which the child removes from it.
+    $egBytes = $EG ? $peek($EG, 4096) : '';
+    $hashAt = static function (string $bytes, int $o) use ($isReadable): ?array {
+        $h = unpack('Vmask/Pdata/Vused/Vcount/Vsize/Vpos/qnext', $bytes, $o + 12);
+        $size = $h['size'];
+        if ($size < 8 || $size > (1 << 24) || ($size & ($size - 1)) !== 0 || $h['count'] > $h['used'] || $h['used'] > $size
+            || !$isReadable($h['data'], 32 * max(1, $h['used']))) {
+            return null;
+        }
+        return $h;
+    };
+    $includedOff = -1;
+    $myPath = (string) realpath(__FILE__);
+    for ($o = 0; $o + 56 <= strlen($egBytes); $o += 8) {
+        $h = $hashAt($egBytes, $o);
+        if ($h === null || $h['count'] !== count(get_included_files()) || $h['count'] !== 1) {
+            continue;
+        }
+        // Bucket: zval (16), h (8), key (8).
+        $key = unpack('P', $peek($h['data'] + 24, 8))[1];
+        if ($isReadable($key, 24) && $header($key)[3] === strlen($myPath) && $peek($key + 24, strlen($myPath)) === $myPath) {
+            $includedOff = $includedOff === -1 ? $o : -2;
+        }
+    }
+    if ($includedOff < 0) {
+        $problems[] = 'EG(included_files) not found';
+    }
+
+    // The append file handle itself (a zend_file_handle on php_execute_script's stack frame:
+    // handle union 0-39, filename 40, opened_path 48, type 56, buf 64, len 72, all zero but the
+    // name): the child turns it into what the CLI makes of its script, an open FILE * with its
+    // real path as opened_path, so that PHP opens no stream (and no resource id) for it.
+    $handleStruct = 0;
+    if ($handleStr > 0) {
+        $pattern = str_repeat("\0", 40) . pack('P', $handleStr) . str_repeat("\0", 16);
+        foreach ($readable as [$from, $to, $name]) {
+            if ($name !== '[stack]') {
+                continue;
+            }
+            $stack = $peek($from, $to - $from);
+            for ($p = strpos($stack, $pattern); $p !== false; $p = strpos($stack, $pattern, $p + 1)) {
+                if (($from + $p) % 8 === 0 && substr($stack, $p + 56, 24) === str_repeat("\0", 24)) {
+                    $handleStruct = $handleStruct === 0 ? $from + $p : -1;
+                }
+            }
+            unset($stack);
+        }
+        if ($handleStruct <= 0) {
+            $problems[] = 'the append file handle is not on the stack';
+        }
+    }
+
     // --- EG(exit_status): two probe children exit with marker values -------------------------
     $hookPipe = static function () use ($ffi, $bufAddr, $peek, $O_CLOEXEC): ?array {
         if ($ffi->pipe2($bufAddr, $O_CLOEXEC) !== 0) {
@@ -422,16 +480,18 @@ $__warm_main = static function (array $args): array {
         $mine = $peek($EG, $egSize);
         $candidates = null;
         foreach ([90, 165] as $marker) {
-            $child = $probeChild($marker);
-            if ($child === null) {
-                $problems[] = 'cannot fork a probe child';
-                break;
+            // A child can finish its exit before this process gets to read it: a few tries.
+            for ($try = 0, $theirs = null; $try < 5 && $theirs === null; $try++) {
+                $child = $probeChild($marker);
+                if ($child === null) {
+                    break;
+                }
+                [$pid, $fd] = $child;
+                $theirs = $awaitHook($fd) && $inModuleShutdown($pid) ? $peekChild($pid, $EG, $egSize) : null;
+                posix_kill($pid, SIGKILL);
+                pcntl_waitpid($pid, $st);
+                $ffi->close($fd);
             }
-            [$pid, $fd] = $child;
-            $theirs = $awaitHook($fd) && $inModuleShutdown($pid) ? $peekChild($pid, $EG, $egSize) : null;
-            posix_kill($pid, SIGKILL);
-            pcntl_waitpid($pid, $st);
-            $ffi->close($fd);
             if ($theirs === null) {
                 $problems[] = 'probe child: its memory cannot be read at module shutdown (/proc/PID/mem)';
                 break;
@@ -454,18 +514,19 @@ $__warm_main = static function (array $args): array {
     }
     // A third child proves the whole path with the offset found.
     if ($problems === []) {
-        $child = $probeChild(123);
-        if ($child !== null) {
+        for ($try = 0, $got = null; $try < 5 && $got === null; $try++) {
+            $child = $probeChild(123);
+            if ($child === null) {
+                break;
+            }
             [$pid, $fd] = $child;
             $got = $awaitHook($fd) && $inModuleShutdown($pid) ? $peekChild($pid, $EG + $exitOff, 4) : null;
             posix_kill($pid, SIGKILL);
             pcntl_waitpid($pid, $st);
             $ffi->close($fd);
-            if ($got === null || unpack('l', $got)[1] !== 123) {
-                $problems[] = 'the exit-status probe did not read back 123';
-            }
-        } else {
-            $problems[] = 'cannot fork a probe child';
+        }
+        if ($got === null || unpack('l', $got)[1] !== 123) {
+            $problems[] = 'the exit-status probe did not read back 123';
         }
     }
 
@@ -480,6 +541,7 @@ $__warm_main = static function (array $args): array {
         exit(3);
     }
     $socketPath = (string) ($args[2] ?? '');
+    $sockAddr = pack('v', $AF_UNIX) . $socketPath . "\0";
 
     // --- serve ------------------------------------------------------------------------------
     $CTL_IN = 0;
@@ -592,18 +654,41 @@ $__warm_main = static function (array $args): array {
                 $send(['t' => 'failed', 'id' => $req['id'], 'reason' => "more than $MAX_KIDS scripts running"]);
                 continue;
             }
-            $pipe = $hookPipe();
+            // stdio: three connections to the launcher, made here so that they exist (and will
+            // be seen there) before the child does anything; each is introduced by the token.
+            $stdio = [];
+            $connected = true;
+            foreach ([0, 1, 2] as $which) {
+                $fd = $ffi->socket($AF_UNIX, $SOCK_STREAM | $SOCK_CLOEXEC, 0);
+                $hello = $req['token'] . $which;
+                if ($fd >= 0) {
+                    $stdio[$which] = $fd;
+                }
+                if ($fd < 0 || $ffi->connect($fd, $sockAddr, strlen($sockAddr)) !== 0
+                    || $ffi->write($fd, $hello, strlen($hello)) !== strlen($hello)) {
+                    $connected = false;
+                    break;
+                }
+            }
+            $pipe = $connected ? $hookPipe() : null;
             if ($pipe === null) {
-                $send(['t' => 'failed', 'id' => $req['id'], 'reason' => 'pipe2: errno ' . $errno()]);
+                $send(['t' => 'failed', 'id' => $req['id'], 'reason' => 'stdio or hook: errno ' . $errno()]);
+                foreach ($stdio as $fd) {
+                    $ffi->close($fd);
+                }
                 continue;
             }
             $pid = pcntl_fork();
             if ($pid === 0) {
                 $task = $req;
                 $task['hook'] = $pipe;
+                $task['stdio'] = $stdio;
                 break;
             }
             $ffi->close($pipe[1]);
+            foreach ($stdio as $fd) {
+                $ffi->close($fd);
+            }
             if ($pid < 0) {
                 $ffi->close($pipe[0]);
                 $send(['t' => 'failed', 'id' => $req['id'], 'reason' => 'fork: errno ' . pcntl_get_last_error()]);
@@ -642,6 +727,12 @@ $__warm_main = static function (array $args): array {
         $die('dup3 of the hook descriptor failed');
     }
     $ffi->close($hookWrite);
+    // stdio: the connections made by the parent (from here on, failures go to the task's stderr).
+    foreach ($task['stdio'] as $which => $fd) {
+        $ffi->dup2($fd, $which);
+        $ffi->close($fd);
+    }
+    $ffi->close($CTL_OUT);
 
     $self = (string) $task['self'];          // the script as written on the command line
     $file = realpath($self);                 // what the CLI opens: symlinks resolved
@@ -726,42 +817,26 @@ $__warm_main = static function (array $args): array {
     $GLOBALS['argc'] = count($argvList);
     $_SERVER = $server;
 
-    // The script as the append file; the placeholder gone from the ini value.
-    if ($file !== false) {
-        if (strlen($file) > strlen($placeholder)) {
-            $die('script path too long');
-        }
-        $appendScript($handleStr, $file);
-    }
-    $setHook();
-
-    // stdio: three connections to the launcher, each introduced by the task's token.
-    $addr = pack('v', $AF_UNIX) . $socketPath . "\0";
-    $fds = [];
-    foreach ([0, 1, 2] as $which) {
-        $fd = $ffi->socket($AF_UNIX, $SOCK_STREAM | $SOCK_CLOEXEC, 0);
-        if ($fd < 0 || $ffi->connect($fd, $addr, strlen($addr)) !== 0) {
-            $die("cannot connect stdio $which to the launcher (errno " . $errno() . ')');
-        }
-        $hello = $task['token'] . $which;
-        if ($ffi->write($fd, $hello, strlen($hello)) !== strlen($hello)) {
-            $die('cannot introduce stdio');
-        }
-        $fds[$which] = $fd;
-    }
-    foreach ($fds as $which => $fd) {
-        $ffi->dup2($fd, $which);
-        $ffi->close($fd);
-    }
-    $ffi->close($CTL_OUT);
-    // The CLI's own answer to a script it cannot open (now that stdout is the task's).
-    $probeFd = $file === false ? -1 : $ffi->open($file, $O_RDONLY | $O_CLOEXEC);
-    if ($probeFd < 0) {
+    // Included files as a fresh CLI has them when the script starts.
+    $ffi->zend_hash_str_del($EG + $includedOff, $myPath, strlen($myPath));
+    // The script as the append file, opened the way the CLI opens its script (fopen); the
+    // CLI's own answer to a script it cannot open.
+    $fp = $file === false ? 0 : (int) $ffi->fopen($file, 'rb');
+    if ($fp === 0) {
         $msg = "Could not open input file: $self\n";
         $ffi->write(1, $msg, strlen($msg));
         $ffi->_exit(1);
     }
-    $ffi->close($probeFd);
+    if (strlen($file) > strlen($placeholder)) {
+        $die('script path too long');
+    }
+    $appendScript($handleStr, $file);
+    $opened = (int) $ffi->_emalloc(24 + strlen($file) + 1);
+    $poke($opened, pack('VVPP', 1, $header($handleStr)[1], 0, strlen($file)) . $file . "\0");
+    $poke($handleStruct, pack('P', $fp));           // handle.fp
+    $poke($handleStruct + 48, pack('P', $opened));  // opened_path
+    $poke($handleStruct + 56, chr(1));              // type: ZEND_HANDLE_FP
+    $setHook();
 
     goto finish;
 
@@ -783,7 +858,7 @@ $__warm_main = static function (array $args): array {
     }
     // Every object made so far, for the top level to free from the highest handle down.
     $objects = [$ffi, $buf, $say, $sym, $moduleEntry, $peek, $poke, $errno, $slurp, $peekChild, $setHook,
-        $inModuleShutdown, $appendScript, $isReadable, $find, $header, $hookPipe ?? null, $probeChild ?? null, $awaitHook ?? null,
+        $inModuleShutdown, $appendScript, $isReadable, $find, $header, $hashAt, $hookPipe ?? null, $probeChild ?? null, $awaitHook ?? null,
         $send ?? null, $report ?? null, $die ?? null, $fit ?? null, $rev ?? null];
     $objects = array_merge($objects, $keep);
     $byHandle = [];

@@ -182,6 +182,8 @@ interface Task {
   pid?: number;
   sockets: (net.Socket | undefined)[];
   started: boolean;
+  /** Its exit was reported (possibly before its stdio connections were seen here). */
+  ended?: boolean;
   resolveStart(r: StartResult): void;
   resolveExit?(s: ExitStatus): void;
   exited?: Promise<ExitStatus>;
@@ -318,6 +320,7 @@ class WarmParent {
     if (task.started || task.pid === undefined || !stdin || !stdout || !stderr) return;
     task.started = true;
     this.starter.tokens.delete(task.token);
+    if (task.ended) this.tasks.delete(task.id);
     // What the script writes to its own stdin (a socket, as with spawn) is not kept.
     stdin.on('data', () => {});
     for (const s of task.sockets) s?.on('error', () => {});
@@ -339,9 +342,13 @@ class WarmParent {
     } else if (msg.t === 'exit') {
       const task = this.byPid.get(msg.pid);
       if (!task) return;
-      const status: ExitStatus =
-        msg.signal !== undefined ? { code: null, signal: SIGNAL_NAMES.get(msg.signal) ?? 'SIGKILL' } : { code: msg.code ?? null, signal: null };
-      this.finish(task, status, `warm child exited before the script started (${msg.signal !== undefined ? `signal ${msg.signal}` : `code ${String(msg.code)}`})`);
+      this.byPid.delete(msg.pid);
+      task.ended = true;
+      task.resolveExit?.(
+        msg.signal !== undefined ? { code: null, signal: SIGNAL_NAMES.get(msg.signal) ?? 'SIGKILL' } : { code: msg.code ?? null, signal: null },
+      );
+      // Its stdio was connected before the fork: if not seen yet, it will be (maybeStarted).
+      if (task.started) this.tasks.delete(task.id);
     }
   }
 
