@@ -518,7 +518,9 @@ export class WarmStarter implements ScriptStarter {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.keys.values()].map((s) => s.parent?.stop()));
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    // No new connections; those of started scripts are their runners' (close() does not wait
+    // for them: a stream nobody reads would never end).
+    this.server?.close();
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
