@@ -128,7 +128,7 @@ $__warm_main = static function (array $args): array {
     $HOOK_FD = 255;
 
     // One scratch buffer for every read: its address is taken once.
-    $BUF_SIZE = 1 << 20;
+    $BUF_SIZE = 1 << 16;
     $buf = $ffi->new("char[$BUF_SIZE]");
     $keep = [FFI::addr($buf)];        // objects made here live until a child frees them all
     $keep[] = FFI::cast('intptr_t', $keep[0]);
@@ -180,7 +180,7 @@ $__warm_main = static function (array $args): array {
     $SG = $sym('sapi_globals');
     $MR = $sym('module_registry');
     $closeFn = $sym('close');
-    if ($EG === 0 || $SG === 0 || $MR === 0 || $closeFn === 0) {
+    if ($EG === 0 || $SG === 0 || $MR === 0 || $closeFn === 0 || $sym('nice') === 0 || $sym('usleep') === 0) {
         $problems[] = 'engine symbols not found';
     }
     $exts = get_loaded_extensions();
@@ -205,19 +205,28 @@ $__warm_main = static function (array $args): array {
         }
         return [$entry, unpack('P', $me, 56)[1]];
     };
-    // The last module is destroyed first at module shutdown: its MSHUTDOWN becomes close(255).
-    // Modules without an MSHUTDOWN of their own get usleep(255): the child lingers a little for
-    // the parent to read its status, and a forked grandchild merely exits a little later.
-    $lastExt = (string) end($exts);
-    $entry = $moduleEntry($lastExt)[0] ?? 0;
-    if ($entry === 0) {
-        $problems[] = "zend_module_entry of $lastExt not found or of an unexpected layout";
+    // Modules are shut down last-registered first, after the whole request shutdown. In the
+    // child, the first one's MSHUTDOWN becomes nice(19) (`type`, the argument PHP passes, set to
+    // 19): what is left of its exit runs only when nothing else wants the CPU, so the parent gets
+    // to read its status before it is done. The second one's becomes close(255): the hook's EOF.
+    // Every other module's becomes usleep(255): up to ~8 ms more for the parent to come. A
+    // grandchild the script forked inherits all this and merely exits a little later, without
+    // the module teardown (fd 255 is just another descriptor there).
+    $hooked = [];
+    foreach (array_slice(array_reverse($exts), 0, 2) as $ext) {
+        $hooked[] = $moduleEntry($ext)[0] ?? 0;
     }
+    if (count($hooked) < 2 || in_array(0, $hooked, true)) {
+        $problems[] = 'the last two zend_module_entry structures were not found or have an unexpected layout';
+    }
+    [$niceEntry, $entry] = $hooked + [0, 0];
+    $lastExt = implode(', ', array_slice(array_reverse($exts), 0, 2));
+    $niceFn = $sym('nice');
     $usleepFn = $sym('usleep');
     $lingerEntries = [];
-    foreach (array_reverse($exts) as $ext) {
-        $me = $ext === $lastExt ? null : $moduleEntry($ext);
-        if ($me !== null && $me[1] === 0 && count($lingerEntries) < 8) {
+    foreach (array_slice(array_reverse($exts), 2) as $ext) {
+        $me = $moduleEntry($ext);
+        if ($me !== null) {
             $lingerEntries[] = $me[0];
         }
     }
@@ -351,13 +360,29 @@ $__warm_main = static function (array $args): array {
         }
     };
     /** Makes the module shutdown of this process (a child) call close(255). */
-    $setHook = static function () use ($entry, $closeFn, $usleepFn, $lingerEntries, $poke, $HOOK_FD): void {
+    $setHook = static function () use ($niceEntry, $niceFn, $entry, $closeFn, $usleepFn, $lingerEntries, $poke, $HOOK_FD): void {
+        $poke($niceEntry + 56, pack('P', $niceFn));
+        $poke($niceEntry + 140, chr(19));
         $poke($entry + 56, pack('P', $closeFn));
         $poke($entry + 140, chr($HOOK_FD));
         foreach ($lingerEntries as $linger) {
             $poke($linger + 56, pack('P', $usleepFn));
             $poke($linger + 140, chr(255));
         }
+    };
+    /** The exit status of a child whose hook fired, read from its memory; null if it is not
+     * (or no longer) in module shutdown: then its own exit tells. */
+    $statusAtShutdown = static function (int $pid) use ($ffi, $buf, $bufAddr, $O_RDONLY, $O_CLOEXEC, $MR, $mrHead, $mrCount, $EG, &$exitOff): ?int {
+        $fd = $ffi->open("/proc/$pid/mem", $O_RDONLY | $O_CLOEXEC);
+        if ($fd < 0) {
+            return null;
+        }
+        $head = $ffi->pread($fd, $bufAddr, 40, $MR) === 40 ? FFI::string($buf, 40) : '';
+        $status = $ffi->pread($fd, $bufAddr, 4, $EG + $exitOff) === 4 ? unpack('l', FFI::string($buf, 4))[1] : null;
+        $ffi->close($fd);
+        $inShutdown = $head !== '' && substr($head, 12, 12) === substr($mrHead, 12, 12)
+            && substr($head, 32, 4) === substr($mrHead, 32, 4) && unpack('V', $head, 28)[1] < $mrCount;
+        return $inShutdown && $status !== null ? $status & 255 : null;
     };
     /** Whether a child whose hook fired really is in module shutdown (and still ours). */
     $inModuleShutdown = static function (int $pid) use ($peekChild, $MR, $mrHead, $mrCount): bool {
@@ -570,6 +595,7 @@ $__warm_main = static function (array $args): array {
     $parentPid = posix_getpid();
     $MAX_KIDS = 4000;
     $pollAddr = (int) $ffi->malloc(8 * ($MAX_KIDS + 2));
+    gc_mem_caches(); // what start-up needed (the memory scans) need not be forked with every child
     $send(['t' => 'ready', 'pid' => $parentPid, 'php' => PHP_VERSION, 'exitStatusOffset' => $exitOff]);
 
     $report = static function (int $pid, int $status) use (&$kids, $send, $ffi): void {
@@ -579,7 +605,7 @@ $__warm_main = static function (array $args): array {
             $ffi->close($kid['hook']);
         }
         if ($kid['code'] !== null) {
-            $send(['t' => 'exit', 'pid' => $pid, 'code' => $kid['code']]);
+            $send(['t' => 'exit', 'pid' => $pid, 'code' => $kid['code'], 'fast' => true]);
         } elseif (pcntl_wifsignaled($status)) {
             $send(['t' => 'exit', 'pid' => $pid, 'signal' => pcntl_wtermsig($status)]);
         } else {
@@ -600,7 +626,8 @@ $__warm_main = static function (array $args): array {
             }
         }
         $poke($pollAddr, $set);
-        $n = $ffi->poll($pollAddr, 2 + count($order), -1);
+        // A run request already read is handled without waiting (one per turn, see below).
+        $n = $ffi->poll($pollAddr, 2 + count($order), strpos($inbuf, "\n") === false ? -1 : 0);
         if ($n < 0) {
             continue; // EINTR
         }
@@ -614,12 +641,9 @@ $__warm_main = static function (array $args): array {
             $kid = &$kids[$pid];
             $ffi->close($kid['hook']);
             $kid['hook'] = -1;
-            if ($inModuleShutdown($pid)) {
-                $got = $peekChild($pid, $EG + $exitOff, 4);
-                if ($got !== null) {
-                    $kid['code'] = unpack('l', $got)[1] & 255;
-                    posix_kill($pid, SIGKILL);
-                }
+            $kid['code'] = $statusAtShutdown($pid);
+            if ($kid['code'] !== null) {
+                posix_kill($pid, SIGKILL);
             }
             unset($kid);
         }
@@ -631,20 +655,21 @@ $__warm_main = static function (array $args): array {
                 $report($pid, $st);
             }
         }
-        if (($rev($ready, 0) & ($POLLIN | $POLLHUP | $POLLERR)) === 0) {
-            continue;
-        }
-        $got = $ffi->read($CTL_IN, $bufAddr, $BUF_SIZE);
-        if ($got <= 0) {
-            // The launcher is gone: nothing of ours may outlive it.
-            foreach (array_keys($kids) as $pid) {
-                posix_kill(-$pid, SIGKILL);
-                posix_kill($pid, SIGKILL);
+        if (($rev($ready, 0) & ($POLLIN | $POLLHUP | $POLLERR)) !== 0) {
+            $got = $ffi->read($CTL_IN, $bufAddr, $BUF_SIZE);
+            if ($got <= 0) {
+                // The launcher is gone: nothing of ours may outlive it.
+                foreach (array_keys($kids) as $pid) {
+                    posix_kill(-$pid, SIGKILL);
+                    posix_kill($pid, SIGKILL);
+                }
+                exit(0);
             }
-            exit(0);
+            $inbuf .= FFI::string($buf, $got);
         }
-        $inbuf .= FFI::string($buf, $got);
-        while ($task === null && ($nl = strpos($inbuf, "\n")) !== false) {
+        // One fork per turn: the children that reached their end are read (and killed) first,
+        // before their teardown gets far; a burst of requests must not hold them up.
+        for ($turn = 0; $turn < 1 && $task === null && ($nl = strpos($inbuf, "\n")) !== false; $turn++) {
             $req = json_decode(substr($inbuf, 0, $nl), true);
             $inbuf = (string) substr($inbuf, $nl + 1);
             if (!is_array($req) || ($req['t'] ?? '') !== 'run') {
@@ -858,7 +883,7 @@ $__warm_main = static function (array $args): array {
     }
     // Every object made so far, for the top level to free from the highest handle down.
     $objects = [$ffi, $buf, $say, $sym, $moduleEntry, $peek, $poke, $errno, $slurp, $peekChild, $setHook,
-        $inModuleShutdown, $appendScript, $isReadable, $find, $header, $hashAt, $hookPipe ?? null, $probeChild ?? null, $awaitHook ?? null,
+        $inModuleShutdown, $statusAtShutdown, $appendScript, $isReadable, $find, $header, $hashAt, $hookPipe ?? null, $probeChild ?? null, $awaitHook ?? null,
         $send ?? null, $report ?? null, $die ?? null, $fit ?? null, $rev ?? null];
     $objects = array_merge($objects, $keep);
     $byHandle = [];

@@ -193,7 +193,7 @@ type Reply =
   | { t: 'ready'; pid: number }
   | { t: 'started'; id: number; pid: number }
   | { t: 'failed'; id: number; reason: string }
-  | { t: 'exit'; pid: number; code?: number; signal?: number };
+  | { t: 'exit'; pid: number; code?: number; signal?: number; fast?: boolean };
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
   Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
@@ -344,6 +344,8 @@ class WarmParent {
       if (!task) return;
       this.byPid.delete(msg.pid);
       task.ended = true;
+      if (msg.fast) this.starter.fastExits++;
+      else this.starter.slowExits++;
       task.resolveExit?.(
         msg.signal !== undefined ? { code: null, signal: SIGNAL_NAMES.get(msg.signal) ?? 'SIGKILL' } : { code: msg.code ?? null, signal: null },
       );
@@ -405,6 +407,9 @@ export class WarmStarter implements ScriptStarter {
   readonly name = 'warm' as const;
   /** Parents started to replace one that died. */
   restarts = 0;
+  /** Scripts ended at PHP's module shutdown (status read there), and those that ran PHP's whole exit. */
+  fastExits = 0;
+  slowExits = 0;
   /** @internal token -> task, for connections to the stdio listener. */
   readonly tokens = new Map<string, Task>();
   private readonly keys = new Map<string, KeyState>();
