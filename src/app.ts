@@ -11,6 +11,7 @@ import { openEcho } from './echo.js';
 import { ERRORS } from './errors.js';
 import { HEARTBEAT_MS, startHeartbeat } from './heartbeat.js';
 import { type Launcher, startLauncher } from './processes/link.js';
+import { warmEligibility } from './processes/warm.js';
 import type { Logger } from './logger.js';
 import { createMetrics, registerMetrics } from './metrics.js';
 import { Pool } from './pool.js';
@@ -54,7 +55,12 @@ export async function buildApp(config: Config, log: Logger, options: AppOptions 
   const echoCommand = parseCommand(config.script.echo);
   let taskSeq = 0;
   let shuttingDown = false;
-  const launcher = startLauncher({ killMs: config.timeout.killMs, log, owner: options.owner, logFile: options.logFile });
+  // Which runner each configured script gets, and why (the launcher decides the same way).
+  for (const [script, command] of Object.entries({ ...commands, echo: echoCommand })) {
+    const how = config.script.runner === 'warm' ? warmEligibility(command) : { ok: false, reason: 'spawn: aggregator.script.runner=spawn' };
+    log.info({ script, command: command.line, runner: how.ok ? 'warm' : 'spawn' }, `script runner: ${how.reason}`);
+  }
+  const launcher = startLauncher({ killMs: config.timeout.killMs, log, owner: options.owner, logFile: options.logFile, runner: config.script.runner });
   const run = launcher.run;
   const nextTaskId = () => ++taskSeq;
   const board = new TaskBoard();

@@ -91,7 +91,7 @@ const warm = new WarmStarter();
 t.test('which commands run warm, and why', async (t) => {
   const ok = warmEligibility(parseCommand('/usr/bin/php -d display_errors=stderr script/items.php'));
   t.ok(ok.ok);
-  t.match(ok, { reason: /^warm: \/usr\/bin\/php\d*(\.\d+)* with -d display_errors=stderr$/ });
+  t.match(ok, { reason: 'warm: /usr/bin/php with -d display_errors=stderr' });
   t.match(warmEligibility(parseCommand('/bin/sh -c true')), { ok: false, reason: /^spawn: program is \/(usr\/)?bin\/(da|ba)?sh, not PHP$/ });
   t.same(warmEligibility(parseCommand('/usr/bin/php -n script/items.php')), { ok: false, reason: 'spawn: option -n is not supported by warm (only -d key=value)' });
   t.same(warmEligibility(parseCommand('/usr/bin/php -d auto_prepend_file=x.php script/items.php')), { ok: false, reason: 'spawn: -d auto_prepend_file is not supported by warm' });

@@ -8,17 +8,31 @@
 // stopped the runner's usual way (SIGTERM to the group, SIGKILL after timeout.kill), whatever
 // still carries the aggregator's owner tag is SIGKILLed, and the launcher exits.
 //
-// Usage (link.ts starts it with an IPC channel): node launcher.js KILL_MS OWNER [LOG_FILE]
+// Usage (link.ts starts it with an IPC channel): node launcher.js KILL_MS OWNER [LOG_FILE [RUNNER]]
+// RUNNER is aggregator.script.runner: `warm` runs the PHP commands that qualify from warm PHP
+// parents (warm.ts), everything else with spawn.
 // It ignores SIGTERM/SIGINT/SIGHUP: a Ctrl-C or a signal to the aggregator's group must not
 // take it down before the aggregator has ended its searches. It runs in its own process group.
 import fs from 'node:fs';
 import type { LauncherReply, LauncherRequest, RunRequest } from './protocol.js';
 import { installExitKill, killAllGroups, killOwner, setTagOwner } from './reaper.js';
 import { runScript } from './runner.js';
+import { spawnStarter } from './spawn.js';
+import type { ScriptStarter } from './starter.js';
+import { WarmStarter } from './warm.js';
 
 const killMs = Number(process.argv[2] ?? 1000);
 const owner = process.argv[3] ?? '';
 const logFile = process.argv[4] ?? '';
+const starter: ScriptStarter =
+  process.argv[5] === 'warm'
+    ? new WarmStarter({
+        fallback: spawnStarter,
+        log: (msg, obj) => {
+          if (msg !== 'warm parent started') report(msg, obj);
+        },
+      })
+    : spawnStarter;
 
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => {});
 installExitKill();
@@ -85,7 +99,7 @@ function start(req: RunRequest): void {
         warn: (obj, msg) => reply({ t: 'log', id, level: 'warn', obj, msg }),
       },
     },
-    { baseEnv },
+    { baseEnv, starter },
   )
     .catch((err: unknown) => ({ ok: false as const, code: 'E_SCRIPT_START' as const, reason: String(err), cancelled: false, durationMs: 0 }))
     .then((result) => {

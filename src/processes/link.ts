@@ -38,6 +38,8 @@ export interface LauncherOptions {
   answerGraceMs?: number;
   /** node flags for the launcher; defaults to LAUNCHER_NODE_ARGS. */
   nodeArgs?: readonly string[];
+  /** How the launcher makes script processes (aggregator.script.runner); default spawn. */
+  runner?: 'warm' | 'spawn';
 }
 
 export interface Launcher {
@@ -179,7 +181,7 @@ export function startLauncher(opts: LauncherOptions): Launcher {
   const launch = (): ChildProcess => {
     const env = { ...process.env };
     delete env[TAG_ENV]; // it is not one of our scripts: an orphan sweep must not kill it
-    const c: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? LAUNCHER_NODE_ARGS), program, ...launcherArgs(opts.killMs, owner, opts.logFile)], {
+    const c: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? LAUNCHER_NODE_ARGS), program, ...launcherArgs(opts.killMs, owner, opts.logFile, opts.runner)], {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       // Buffers cross as bytes; JSON would turn each stdout chunk into an array of numbers.
       serialization: 'advanced',

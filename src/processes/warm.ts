@@ -163,7 +163,7 @@ function decide(command: Command, env: NodeJS.ProcessEnv): WarmEligibility {
   const p = probe(program, split.options);
   if (!p.ok) return { ok: false, reason: `spawn: ${p.reason}` };
   const with_ = split.options.length > 0 ? ` with ${split.options.map((o) => `-d ${o}`).join(' ')}` : '';
-  return { ok: true, key: [program, ...split.options].join('\0'), program, options: split.options, reason: `warm: ${program}${with_}` };
+  return { ok: true, key: [program, ...split.options].join('\0'), program, options: split.options, reason: `warm: ${command.file}${with_}` };
 }
 
 export interface WarmOptions {
