@@ -259,6 +259,41 @@ t.test('the launcher dies: its warm parent kills its scripts and exits', async (
   t.pass('gone');
 });
 
+t.test('stepped kill, bounded stderr, strays, random state', async (t) => {
+  const base = { input: '{}', killAfterMs: 200, maxOutputBytes: 1 << 20, env: { [MARK_NAME]: MARK_VALUE } };
+  const how = { starter: warm };
+  let pid = 0;
+  const stubborn = await runScript({ ...base, command: php('ignore-term.php'), timeoutMs: 300, onSpawn: (p) => (pid = p) }, how);
+  t.match(stubborn, { ok: false, code: 'E_SCRIPT_TIMEOUT' }, 'SIGTERM ignored: SIGKILL after timeout.kill');
+  t.notOk(alive(pid), 'and it is gone');
+  const flood = await runScript({ ...base, command: php('stderr-flood.php'), timeoutMs: 30_000, maxStderrBytes: 1000 }, how);
+  t.match(flood, { ok: true }, '10 MB of stderr read to the end');
+  // A pcntl_fork + setsid daemon: the reaper finds it by the run tag once the run is over.
+  let daemon = 0;
+  const d = await runScript(
+    { ...base, command: php('daemon.php'), timeoutMs: 30_000, onStdout: (c) => (daemon = (JSON.parse(c.toString()) as { daemon: number }).daemon) },
+    how,
+  );
+  t.match(d, { ok: true });
+  t.ok(daemon > 0, 'the daemon ran');
+  await until('the stray daemon swept', () => !alive(daemon));
+  // Random state is the child's own: two runs never print the same values.
+  const outs = await Promise.all(
+    [1, 2].map(async () => {
+      const r = await runScript({ ...base, command: php('random.php'), timeoutMs: 30_000 }, how);
+      return r.ok ? (JSON.parse(r.stdout.toString()) as unknown[]) : [];
+    }),
+  );
+  for (let i = 0; i < 6; i++) t.not(outs[0]?.[i], outs[1]?.[i], `random value ${i} differs`);
+});
+
+t.test('the stdio listener is private', async (t) => {
+  const sock = warm.stdioSocket as string;
+  t.ok(sock, 'listening');
+  t.equal(fs.statSync(path.dirname(sock)).mode & 0o777, 0o700, 'in a 0700 directory');
+  t.equal(fs.statSync(path.dirname(sock)).uid, process.getuid?.(), 'owned by this user');
+});
+
 t.test('close(): no process of this test is left', async (t) => {
   t.ok(warm.parents().length > 0, 'parents ran');
   await warm.close();

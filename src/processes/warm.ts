@@ -430,6 +430,11 @@ export class WarmStarter implements ScriptStarter {
     this.opts.log?.(msg, obj);
   }
 
+  /** The stdio listener's socket (in a 0700 directory), once a parent has started. */
+  get stdioSocket(): string | undefined {
+    return this.dir === undefined ? undefined : path.join(this.dir, 's');
+  }
+
   /** Live warm parents (tests, /debug). */
   parents(): { key: string; pid: number | undefined; running: number }[] {
     return [...this.keys.entries()].flatMap(([key, s]) => (s.parent && !s.parent.dead ? [{ key, pid: s.parent.pid, running: s.parent.running }] : []));
