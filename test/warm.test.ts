@@ -207,6 +207,15 @@ t.test('restarts are bounded', async (t) => {
   await limited.close();
 });
 
+t.test('first tasks at once share one parent', async (t) => {
+  const fresh = new WarmStarter();
+  const all = await Promise.all(Array.from({ length: 10 }, () => started(fresh, php('cat.php'))));
+  for (const s of all) s.stdin.end('x');
+  await Promise.all(all.map((s) => s.exited));
+  t.equal(fresh.parents().length, 1, 'one parent for one program + options');
+  await fresh.close();
+});
+
 t.test('many scripts at once', async (t) => {
   const runs = await Promise.all(
     Array.from({ length: 60 }, async (_, i) => {
@@ -269,12 +278,10 @@ t.test('stepped kill, bounded stderr, strays, random state', async (t) => {
   const flood = await runScript({ ...base, command: php('stderr-flood.php'), timeoutMs: 30_000, maxStderrBytes: 1000 }, how);
   t.match(flood, { ok: true }, '10 MB of stderr read to the end');
   // A pcntl_fork + setsid daemon: the reaper finds it by the run tag once the run is over.
-  let daemon = 0;
-  const d = await runScript(
-    { ...base, command: php('daemon.php'), timeoutMs: 30_000, onStdout: (c) => (daemon = (JSON.parse(c.toString()) as { daemon: number }).daemon) },
-    how,
-  );
+  let said = '';
+  const d = await runScript({ ...base, command: php('daemon.php'), timeoutMs: 30_000, onStdout: (c) => (said += c.toString()) }, how);
   t.match(d, { ok: true });
+  const { daemon } = JSON.parse(said) as { daemon: number };
   t.ok(daemon > 0, 'the daemon ran');
   await until('the stray daemon swept', () => !alive(daemon));
   // Random state is the child's own: two runs never print the same values.

@@ -131,7 +131,12 @@ process.on('disconnect', () => {
   const left = [...runs.values()];
   const groups = left.flatMap((r) => (r.pid === undefined ? [] : [r.pid]));
   for (const r of left) r.abort.abort();
-  const finish = () => {
+  let finishing = false;
+  const finish = async () => {
+    if (finishing) return;
+    finishing = true;
+    // Warm parents end their own children and exit; what is left after that is a stray.
+    await starter.close();
     killAllGroups('SIGKILL');
     const killed = owner ? killOwner(owner) : [];
     if (groups.length > 0 || killed.length > 0) report('aggregator gone: killed its scripts', { groups, strays: killed });
@@ -139,10 +144,10 @@ process.on('disconnect', () => {
   };
   // Each aborted run settles once its group is dead (SIGKILL after timeout.kill at the latest);
   // the timer is the backstop should one not.
-  const backstop = setTimeout(finish, 2 * killMs + 1000);
+  const backstop = setTimeout(() => void finish(), 2 * killMs + 1000);
   void Promise.allSettled(left.map((r) => r.done)).then(() => {
     clearTimeout(backstop);
-    finish();
+    void finish();
   });
 });
 

@@ -461,6 +461,10 @@ export class WarmStarter implements ScriptStarter {
     const run = env[RUN_ENV] ?? '';
     const owner = run.includes(':') ? run.slice(0, run.lastIndexOf(':')) : '';
     const key = [elig.key, owner, ...INI_ENV.map((k) => env[k] ?? '')].join('\0');
+    // Before looking at the key's parent: from here to its creation nothing may wait, or two
+    // first tasks would start two parents.
+    const socketPath = await this.listen();
+    if (this.closed) return { ok: false, reason: 'warm starter closed' };
     let state = this.keys.get(key);
     if (!state) this.keys.set(key, (state = { starts: [] }));
     if (state.off) return this.fallback(command, env, state.off);
@@ -473,7 +477,6 @@ export class WarmStarter implements ScriptStarter {
       }
       if (parent) this.restarts++;
       state.starts.push(now);
-      const socketPath = await this.listen();
       parent = new WarmParent(this, elig, env, owner, socketPath);
       state.parent = parent;
       this.log('warm parent started', { pid: parent.pid, command: command.line });
