@@ -16,25 +16,32 @@
 // How the child becomes the script (each point is checked at start-up; a PHP where one fails
 // is not used, see the probe):
 // - Script at the top level: the parent is started with auto_append_file=PLACEHOLDER, so PHP's
-//   php_execute_script() queued an "append" file handle whose name is an emalloc'ed string
-//   holding the placeholder. The child rewrites that string with the script's path and returns
-//   from this file: PHP then compiles and runs the script as the next top-level file of the
-//   request - global scope, its own frames only in backtraces, uncaught exceptions, exit() and
-//   shutdown handled by PHP itself. The placeholder in the ini value is blanked in the child.
-// - Exit without teardown: the last module in module_registry (the first one PHP shuts down in
-//   php_module_shutdown, after the whole request shutdown: shutdown functions, destructors,
-//   output buffers, RSHUTDOWN) gets close() as its MSHUTDOWN and 255 as its `type`, so PHP
-//   calls close(255): fd 255 is the write end of a pipe whose read end this parent polls. On
-//   that EOF the parent reads EG(exit_status) from /proc/CHILD/mem (its offset is found at
-//   start-up with two probe children that exit with marker values) and SIGKILLs the child.
-//   Children of the script inherit fd 255 and simply close it: they exit normally.
+//   php_execute_script() queued an "append" file handle (on its C stack) whose name is an
+//   emalloc'ed string holding the placeholder. The child writes the script's real path into
+//   that string, turns the handle into what the CLI makes of its script (an open FILE *, its
+//   real path as opened_path: no PHP stream, no resource id), blanks the placeholder in the ini
+//   entry, and returns from this file: PHP then compiles and runs the script as the next
+//   top-level file of the request - global scope, no frame of ours in any backtrace, uncaught
+//   exceptions, exit() and the whole request shutdown (shutdown functions, destructors, output
+//   buffers, RSHUTDOWN) done by PHP itself.
+// - Exit without module teardown: PHP shuts modules down last-registered first; in the child
+//   the first one's MSHUTDOWN becomes nice(19), the second one's close(255), every other one's
+//   usleep(255) (PHP passes the module's `type` as the first argument: set to 19, 255, 255).
+//   fd 255 is the write end of a pipe whose read end this parent polls: on its EOF the parent
+//   reads EG(exit_status) from /proc/CHILD/mem (the offset is found at start-up with probe
+//   children that exit with marker values) and SIGKILLs the child, which meanwhile runs at the
+//   lowest priority and sleeps. Should the parent come too late, the child has exited normally
+//   and its own exit status is the answer. A grandchild the script forks inherits all this and
+//   merely exits a little later, without module teardown (fd 255 is just another fd there).
 // - Environment: environ is rebuilt from the task's env; the original env block (what
 //   /proc/PID/environ shows) is rewritten in place with it (the parent was started with a
-//   padding variable to leave room), and argv's area with the task's command line.
-// - $argv, $argc, $_SERVER (in the CLI's order), a fresh request time, a clean global scope,
-//   object handles and resource ids as a fresh CLI hands them out, signal mask and handlers
-//   reset, its own session and process group (setsid), stdio: three unix sockets connected to
-//   the launcher's listener (socketpairs in a spawned script: the same kind of descriptor).
+//   padding variable to leave room), and argv's area with the task's command line (both padded
+//   with NUL bytes up to their original size).
+// - $argv, $argc, $_SERVER (in the CLI's order), a fresh request time, a clean global scope and
+//   included-files list, object handles and resource ids as a fresh CLI hands them out, signal
+//   mask and handlers reset, its own session and process group (setsid), stdio: three unix
+//   sockets the parent connected to the launcher's listener (socketpairs in a spawned script:
+//   the same kind of descriptor).
 //
 // Everything lives in the closure below: the parent declares no functions, classes, constants
 // or globals a script could see. The parent creates no PHP resources (raw descriptors through
@@ -370,31 +377,26 @@ $__warm_main = static function (array $args): array {
             $poke($linger + 140, chr(255));
         }
     };
-    /** The exit status of a child whose hook fired, read from its memory; null if it is not
-     * (or no longer) in module shutdown: then its own exit tells. */
-    $statusAtShutdown = static function (int $pid) use ($ffi, $buf, $bufAddr, $O_RDONLY, $O_CLOEXEC, $MR, $mrHead, $mrCount, $EG, &$exitOff): ?int {
+    /** Whether module_registry's head, read from a child, says zend_destroy_modules() runs in
+     * it: the same table (mask, data pointer, size) with fewer modules (and not another program
+     * after an exec). */
+    $destroyingModules = static fn (?string $head): bool => $head !== null
+        && substr($head, 12, 12) === substr($mrHead, 12, 12)
+        && substr($head, 32, 4) === substr($mrHead, 32, 4)
+        && unpack('V', $head, 28)[1] < $mrCount;
+    /** The exit status of a child whose hook fired, read from its memory (one open); null if it
+     * is not, or no longer, in module shutdown: then its own exit status tells. */
+    $statusAtShutdown = static function (int $pid) use ($ffi, $buf, $bufAddr, $O_RDONLY, $O_CLOEXEC, $MR, $EG, &$exitOff, $destroyingModules): ?int {
         $fd = $ffi->open("/proc/$pid/mem", $O_RDONLY | $O_CLOEXEC);
         if ($fd < 0) {
             return null;
         }
-        $head = $ffi->pread($fd, $bufAddr, 40, $MR) === 40 ? FFI::string($buf, 40) : '';
+        $head = $ffi->pread($fd, $bufAddr, 40, $MR) === 40 ? FFI::string($buf, 40) : null;
         $status = $ffi->pread($fd, $bufAddr, 4, $EG + $exitOff) === 4 ? unpack('l', FFI::string($buf, 4))[1] : null;
         $ffi->close($fd);
-        $inShutdown = $head !== '' && substr($head, 12, 12) === substr($mrHead, 12, 12)
-            && substr($head, 32, 4) === substr($mrHead, 32, 4) && unpack('V', $head, 28)[1] < $mrCount;
-        return $inShutdown && $status !== null ? $status & 255 : null;
+        return $destroyingModules($head) && $status !== null ? $status & 255 : null;
     };
-    /** Whether a child whose hook fired really is in module shutdown (and still ours). */
-    $inModuleShutdown = static function (int $pid) use ($peekChild, $MR, $mrHead, $mrCount): bool {
-        $head = $peekChild($pid, $MR, 40);
-        if ($head === null) {
-            return false;
-        }
-        // Same table (mask, data pointer, size), fewer modules: zend_destroy_modules() runs.
-        return substr($head, 12, 12) === substr($mrHead, 12, 12)
-            && substr($head, 32, 4) === substr($mrHead, 32, 4)
-            && unpack('V', $head, 28)[1] < $mrCount;
-    };
+    $inModuleShutdown = static fn (int $pid): bool => $destroyingModules($peekChild($pid, $MR, 40));
 
     // Copies of the placeholder (ours, and stale ones in freed memory) look the same: a child
     // per candidate tells which one PHP really opens after this file (/dev/null runs, exit 0).
@@ -883,7 +885,7 @@ $__warm_main = static function (array $args): array {
     }
     // Every object made so far, for the top level to free from the highest handle down.
     $objects = [$ffi, $buf, $say, $sym, $moduleEntry, $peek, $poke, $errno, $slurp, $peekChild, $setHook,
-        $inModuleShutdown, $statusAtShutdown, $appendScript, $isReadable, $find, $header, $hashAt, $hookPipe ?? null, $probeChild ?? null, $awaitHook ?? null,
+        $inModuleShutdown, $destroyingModules, $statusAtShutdown, $appendScript, $isReadable, $find, $header, $hashAt, $hookPipe ?? null, $probeChild ?? null, $awaitHook ?? null,
         $send ?? null, $report ?? null, $die ?? null, $fit ?? null, $rev ?? null];
     $objects = array_merge($objects, $keep);
     $byHandle = [];
