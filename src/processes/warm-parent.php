@@ -92,6 +92,7 @@ $__warm_main = static function (array $args): array {
                 intptr_t malloc(size_t n);
                 intptr_t _emalloc(size_t n);
                 intptr_t fopen(const char *path, const char *mode);
+                int fclose(intptr_t fp);
                 intptr_t dlsym(intptr_t handle, const char *name);
                 int open(const char *path, int flags);
                 int close(int fd);
@@ -465,6 +466,44 @@ $__warm_main = static function (array $args): array {
         }
         if ($handleStruct <= 0) {
             $problems[] = 'the append file handle is not on the stack';
+        }
+    }
+    // And the CLI's handle of this file (type ZEND_HANDLE_STREAM, 2, over the FILE * it opened):
+    // the child closes that FILE * (its descriptor would be the script's) and clears the handle.
+    $primaryStruct = 0;
+    $argv0 = (string) ($args[0] ?? '');
+    foreach ($readable as [$from, $to, $name]) {
+        if ($name !== '[stack]') {
+            continue;
+        }
+        $stack = $peek($from, $to - $from);
+        for ($o = 0; $o + 80 <= strlen($stack); $o += 8) {
+            if (ord($stack[$o + 56]) !== 2 || unpack('P', $stack, $o)[1] === 0) {
+                continue;
+            }
+            $fname = unpack('P', $stack, $o + 40)[1];
+            if ($isReadable($fname, 24 + strlen($argv0)) && $header($fname)[3] === strlen($argv0) && $peek($fname + 24, strlen($argv0)) === $argv0) {
+                $primaryStruct = $primaryStruct === 0 ? $from + $o : -1;
+            }
+        }
+        unset($stack);
+    }
+    if ($primaryStruct <= 0) {
+        $problems[] = "this file's own handle is not on the stack";
+    }
+    // Its copy in CG(open_files) (a zend_llist: element = next, prev, then the data), cleared
+    // too: the element is the one a pointer in compiler_globals names (the list's head or tail).
+    $primaryCopies = [];
+    $CG = $sym('compiler_globals');
+    if ($primaryStruct > 0 && $CG !== 0 && ord($peek($primaryStruct + 58, 1)) === 1) {
+        $cgBytes = $peek($CG, 4096);
+        foreach ($find($peek($primaryStruct, 48), null) as $copy) {
+            if (strpos($cgBytes, pack('P', $copy - 16)) !== false) {
+                $primaryCopies[] = $copy;
+            }
+        }
+        if (count($primaryCopies) !== 1) {
+            $problems[] = "this file's entry in CG(open_files) was not found";
         }
     }
 
@@ -863,6 +902,11 @@ $__warm_main = static function (array $args): array {
     $poke($handleStruct, pack('P', $fp));           // handle.fp
     $poke($handleStruct + 48, pack('P', $opened));  // opened_path
     $poke($handleStruct + 56, chr(1));              // type: ZEND_HANDLE_FP
+    // This file's FILE *: closed here, forgotten by its handle and the handle's list copy.
+    $ffi->fclose(unpack('P', $peek($primaryStruct, 8))[1]);
+    foreach ([$primaryStruct, ...$primaryCopies] as $fh) {
+        $poke($fh, pack('P', 0));
+    }
     $setHook();
 
     goto finish;
@@ -880,9 +924,6 @@ $__warm_main = static function (array $args): array {
 
     finish:
     error_clear_last();
-    if (function_exists('memory_reset_peak_usage')) {
-        memory_reset_peak_usage();
-    }
     // Every object made so far, for the top level to free from the highest handle down.
     $objects = [$ffi, $buf, $say, $sym, $moduleEntry, $peek, $poke, $errno, $slurp, $peekChild, $setHook,
         $inModuleShutdown, $destroyingModules, $statusAtShutdown, $appendScript, $isReadable, $find, $header, $hashAt, $hookPipe ?? null, $probeChild ?? null, $awaitHook ?? null,
@@ -906,3 +947,6 @@ while ($__warm_objects !== []) {
     array_shift($__warm_objects);
 }
 unset($__warm_objects, $__warm_main);
+if (function_exists('memory_reset_peak_usage')) {
+    memory_reset_peak_usage();
+}
