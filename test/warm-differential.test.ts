@@ -109,6 +109,7 @@ const cases: { name: string; line: string; stdin?: string; check?: (o: Outcome) 
   { name: '1 MB of output that is not UTF-8', line: php('output.php') },
   { name: 'a script that never reads stdin', line: php('no-stdin.php'), stdin: 'y'.repeat(1 << 20) },
   { name: 'process, signals, SAPI', line: php('misc.php') },
+  { name: 'getmyinode, getlastmod, get_current_user (the script file)', line: php('script-stat.php') },
   // The user's own choice of opcache (warm turns it on unless told otherwise): without it too.
   { name: 'without opcache: globals', line: php('globals.php', '-d', 'opcache.enable_cli=0') },
   { name: 'without opcache: uncaught exception', line: php('uncaught.php', '-d', 'opcache.enable_cli=0') },

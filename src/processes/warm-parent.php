@@ -246,6 +246,9 @@ $__warm_main = static function (array $args): array {
         $problems[] = 'SG(global_request_time) not found';
         $rtOff = -1;
     }
+    // SG(request_info).path_translated: the CLI's real path of its script (this file), from
+    // which PHP takes getmyinode(), getlastmod(), getmyuid(), get_current_user(). Found below,
+    // as a pointer in sapi_globals to that path; the child points it at the script's.
     // Private writable memory (PHP's chunks, the malloc heap), and everything readable.
     $private = [];
     $readable = [];
@@ -414,6 +417,17 @@ $__warm_main = static function (array $args): array {
     }
     if ($handleStr <= 0) {
         $problems[] = $handleStr < 0 ? 'append file handle is ambiguous' : 'append file handle not found (' . count($handleStrs) . ' candidates)';
+    }
+    $ptOffs = [];
+    $myReal = (string) realpath(__FILE__);
+    for ($o = 0; $o + 8 <= strlen($sgBytes); $o += 8) {
+        $ptr = unpack('P', $sgBytes, $o)[1];
+        if ($ptr > 4096 && $isReadable($ptr, strlen($myReal) + 1) && $peek($ptr, strlen($myReal) + 1) === "$myReal\0") {
+            $ptOffs[] = $o;
+        }
+    }
+    if (count($ptOffs) !== 1) {
+        $problems[] = 'SG(request_info).path_translated not found (' . count($ptOffs) . ' candidates)';
     }
     // EG(included_files), a HashTable inside executor_globals (layout of PHP 7/8: nTableMask at
     // 12, arData at 16, nNumUsed 24, nNumOfElements 28, nTableSize 32), recognised by its only
@@ -897,6 +911,9 @@ $__warm_main = static function (array $args): array {
         $die('script path too long');
     }
     $appendScript($handleStr, $file);
+    $translated = (int) $ffi->malloc(strlen($file) + 1);
+    $poke($translated, "$file\0");
+    $poke($SG + $ptOffs[0], pack('P', $translated));
     $opened = (int) $ffi->_emalloc(24 + strlen($file) + 1);
     $poke($opened, pack('VVPP', 1, $header($handleStr)[1], 0, strlen($file)) . $file . "\0");
     $poke($handleStruct, pack('P', $fp));           // handle.fp
