@@ -6,9 +6,11 @@
 // exit status, and is replaced after it dies (at most MAX_STARTS starts per key a minute; past
 // that the starter's fallback, spawn, runs the key's scripts, or start() fails without one).
 //
-// The child's stdin, stdout and stderr are unix sockets it connects to a listener here (in a
-// 0700 directory; each connection first sends the task's random token): the same kind of
-// descriptor as a spawned script's stdio (libuv makes socketpairs), with the same EOF rules.
+// The child's stdin, stdout and stderr are unix sockets connected to a listener here (in a
+// 0700 directory) by the parent before it forks, each introduced by the task's random token:
+// the same kind of descriptor as a spawned script's stdio (libuv makes socketpairs), with the
+// same EOF rules. The parent reports each child's pid and exit status over its own stdio (its
+// stdin for requests, fd 3 for replies): no other way into it exists.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -18,9 +20,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
 import { PACKAGE_ROOT } from '../paths.js';
+import { TAG_ENV as RUN_ENV } from './reaper.js';
 import type { ExitStatus, ScriptStarter, StartResult, StartedScript } from './starter.js';
 
-export const RUN_ENV = 'AGGREGATOR_RUN';
 /** Per task, not the parent's: the parent starts with the first task's environment without these. */
 const TASK_ENV = ['AGGREGATOR_SESSION', 'AGGREGATOR_TASK_ID', RUN_ENV];
 /** Environment that changes which php.ini PHP reads: part of a parent's identity. */
@@ -195,9 +197,9 @@ type Reply =
   | { t: 'failed'; id: number; reason: string }
   | { t: 'exit'; pid: number; code?: number; signal?: number; fast?: boolean };
 
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
-  Object.entries(os.constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
-);
+// A number's first name, as Node reports a spawned child's signal (6 is SIGABRT, not SIGIOT).
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
+for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name as NodeJS.Signals);
 
 function killGroup(pid: number): void {
   for (const target of [-pid, pid]) {
@@ -213,7 +215,8 @@ let parentSeq = 0;
 
 /** One warm-parent.php process. */
 class WarmParent {
-  readonly ready: Promise<string | undefined>;
+  /** Settles once the parent serves (undefined), or with why it cannot and whether that lasts. */
+  readonly ready: Promise<{ reason: string; unfit: boolean } | undefined>;
   dead = false;
   private readonly proc: ChildProcess;
   private readonly tasks = new Map<number, Task>();
@@ -247,7 +250,7 @@ class WarmParent {
       });
     }
     const ctl = proc.stdio[3] as net.Socket;
-    let ready!: (err: string | undefined) => void;
+    let ready!: (err: { reason: string; unfit: boolean } | undefined) => void;
     this.ready = new Promise((resolve) => (ready = resolve));
     let buf = '';
     ctl.setEncoding('utf8');
@@ -267,10 +270,11 @@ class WarmParent {
       }
     });
     ctl.on('error', () => {});
-    proc.on('error', (err) => ready(String(err)));
+    proc.on('error', (err) => ready({ reason: String(err), unfit: true }));
     proc.once('exit', (code, signal) => {
       this.dead = true;
-      ready(`warm parent exited (${signal ?? code}) before it was ready: ${this.stderrTail.trim().slice(-500)}`);
+      // Exit code 3: this PHP cannot run warm (its own probe said why); anything else may pass.
+      ready({ reason: `warm parent exited (${signal ?? code}) before it was ready: ${this.stderrTail.trim().slice(-500)}`, unfit: code === 3 });
       this.onDeath(signal ?? String(code));
     });
   }
@@ -440,19 +444,6 @@ export class WarmStarter implements ScriptStarter {
     return [...this.keys.entries()].flatMap(([key, s]) => (s.parent && !s.parent.dead ? [{ key, pid: s.parent.pid, running: s.parent.running }] : []));
   }
 
-  /** For tests: kill one key's parent (by its command) with a signal. */
-  killParent(command: Command, signal: NodeJS.Signals = 'SIGKILL'): number | undefined {
-    const elig = warmEligibility(command);
-    if (!elig.ok) return undefined;
-    for (const [key, s] of this.keys) {
-      if (key.startsWith(elig.key) && s.parent && !s.parent.dead) {
-        s.parent.kill(signal);
-        return s.parent.pid;
-      }
-    }
-    return undefined;
-  }
-
   async start(command: Command, env: NodeJS.ProcessEnv): Promise<StartResult> {
     if (this.closed) return { ok: false, reason: 'warm starter closed' };
     const elig = warmEligibility(command, env);
@@ -482,11 +473,11 @@ export class WarmStarter implements ScriptStarter {
       this.log('warm parent started', { pid: parent.pid, command: command.line });
     }
     const notReady = await parent.ready;
-    if (notReady !== undefined) {
-      // A PHP that passed the probe but whose parent cannot start: not retried for this key.
-      if (state.parent === parent) state.off = `warm parent unusable: ${notReady}`;
-      this.log('warm parent unusable', { command: command.line, reason: notReady });
-      return this.fallback(command, env, state.off ?? notReady);
+    if (notReady?.unfit) {
+      // A PHP that passed the probe but whose parent finds it unfit: not retried for this key.
+      if (state.parent === parent) state.off = `warm parent unusable: ${notReady.reason}`;
+      this.log('warm parent unusable', { command: command.line, reason: notReady.reason });
+      return this.fallback(command, env, state.off ?? notReady.reason);
     }
     if (parent.dead) return this.start(command, env);
     return parent.run(command, split, env);
