@@ -227,6 +227,8 @@ class WarmParent {
   constructor(
     private readonly starter: WarmStarter,
     elig: Extract<WarmEligibility, { ok: true }>,
+    /** The program as the first task's command names it (its children's /proc/PID/comm). */
+    file: string,
     taskEnv: NodeJS.ProcessEnv,
     owner: string,
     socketPath: string,
@@ -236,7 +238,7 @@ class WarmParent {
     // A run id starting with '-' is never swept, but the owner prefix finds it after a crash.
     if (owner !== '') env[RUN_ENV] = `${owner}:-warm-${process.pid}-${++parentSeq}`;
     env.AGGREGATOR_WARM_PAD = '_'.repeat(ENV_PAD);
-    this.proc = spawn(elig.program, [...parentArgs(elig.options, placeholder()), 'serve', socketPath], {
+    this.proc = spawn(file, [...parentArgs(elig.options, placeholder()), 'serve', socketPath], {
       env,
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     });
@@ -403,8 +405,10 @@ class WarmParent {
 interface KeyState {
   parent?: WarmParent;
   starts: number[];
-  /** Why this key no longer runs warm (its parent was unfit, or kept dying). */
+  /** Why this key no longer runs warm (its parent found its PHP unfit). */
   off?: string;
+  /** Over its start budget (logged once). */
+  overBudget?: boolean;
 }
 
 export class WarmStarter implements ScriptStarter {
@@ -464,11 +468,15 @@ export class WarmStarter implements ScriptStarter {
       const now = Date.now();
       state.starts = state.starts.filter((t) => now - t < this.windowMs);
       if (state.starts.length >= this.maxStarts) {
-        return this.fallback(command, env, `warm parent for ${command.line} started ${state.starts.length} times in ${this.windowMs / 1000} s`);
+        const why = `warm parent for ${command.line} started ${state.starts.length} times in ${this.windowMs / 1000} s`;
+        if (!state.overBudget) this.log(`${why}: ${this.opts.fallback ? 'its scripts run with spawn for now' : 'its scripts fail to start for now'}`, {});
+        state.overBudget = true;
+        return this.fallback(command, env, why);
       }
       if (parent) this.restarts++;
       state.starts.push(now);
-      parent = new WarmParent(this, elig, env, owner, socketPath);
+      parent = new WarmParent(this, elig, command.file, env, owner, socketPath);
+      state.overBudget = false;
       state.parent = parent;
       this.log('warm parent started', { pid: parent.pid, command: command.line });
     }
