@@ -162,6 +162,14 @@ function decide(command: Command, env: NodeJS.ProcessEnv): WarmEligibility {
   if (!/^php(\d+(\.\d+)*)?$/.test(path.basename(program))) return { ok: false, reason: `spawn: program is ${program}, not PHP` };
   const split = splitArgs(command.args);
   if (typeof split === 'string') return { ok: false, reason: `spawn: ${split}` };
+  // The child writes the script's real path where the placeholder was.
+  let real = path.resolve(split.script);
+  try {
+    real = fs.realpathSync(real);
+  } catch {
+    // not there (yet): the child answers as the CLI does
+  }
+  if (real.length >= PLACEHOLDER_LENGTH) return { ok: false, reason: `spawn: script path longer than ${PLACEHOLDER_LENGTH - 1} bytes` };
   const p = probe(program, split.options);
   if (!p.ok) return { ok: false, reason: `spawn: ${p.reason}` };
   const with_ = split.options.length > 0 ? ` with ${split.options.map((o) => `-d ${o}`).join(' ')}` : '';
