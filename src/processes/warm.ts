@@ -44,7 +44,7 @@ const HELLO_BYTES = TOKEN_BYTES * 2 + 1;
 
 export type WarmEligibility = { ok: true; key: string; reason: string; program: string; options: string[] } | { ok: false; reason: string };
 
-/** warm-parent.php beside this module, else in the sources (the build does not copy it). */
+/** warm-parent.php beside this module (the build copies it to dist/), else in the sources. */
 export function warmParentFile(): string {
   const beside = fileURLToPath(new URL('./warm-parent.php', import.meta.url));
   return fs.existsSync(beside) ? beside : path.join(PACKAGE_ROOT, 'src', 'processes', 'warm-parent.php');
