@@ -299,6 +299,15 @@ t.test('the stdio listener is private', async (t) => {
   t.ok(sock, 'listening');
   t.equal(fs.statSync(path.dirname(sock)).mode & 0o777, 0o700, 'in a 0700 directory');
   t.equal(fs.statSync(path.dirname(sock)).uid, process.getuid?.(), 'owned by this user');
+  // A starter killed before close() leaves its directory: the next one removes it.
+  const stale = fs.mkdtempSync(path.join(path.dirname(path.dirname(sock)), 'aggregator-warm-999999999-'));
+  const next = new WarmStarter();
+  const s = await started(next, php('cat.php'));
+  s.stdin.end('x');
+  await s.exited;
+  t.notOk(fs.existsSync(stale), "a dead starter's directory is removed");
+  await next.close();
+  t.notOk(fs.existsSync(path.dirname(next.stdioSocket as string)), 'close() removes its own');
 });
 
 t.test('close(): no process of this test is left', async (t) => {

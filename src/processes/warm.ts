@@ -221,6 +221,35 @@ function killGroup(pid: number): void {
 
 let parentSeq = 0;
 
+const DIR_PREFIX = 'aggregator-warm-';
+
+/** Listener directories of this user's starters whose process is gone (killed before close()). */
+function removeStaleDirs(): void {
+  const tmp = os.tmpdir();
+  let names: string[];
+  try {
+    names = fs.readdirSync(tmp);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // its starter may still run
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    const dir = path.join(tmp, name);
+    try {
+      if (fs.statSync(dir).uid === process.getuid?.()) fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile, or not ours
+    }
+  }
+}
+
 /** One warm-parent.php process. */
 class WarmParent {
   /** Settles once the parent serves (undefined), or with why it cannot and whether that lasts. */
@@ -511,7 +540,8 @@ export class WarmStarter implements ScriptStarter {
   /** The stdio listener: a unix socket in a fresh 0700 directory. */
   private listen(): Promise<string> {
     this.listening ??= new Promise((resolve, reject) => {
-      this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aggregator-warm-'));
+      removeStaleDirs();
+      this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
       const file = path.join(this.dir, 's');
       const server = net.createServer((socket) => this.onConnection(socket));
       this.server = server;
