@@ -128,9 +128,12 @@ const median = (xs: number[]) => {
   return s.length === 0 ? NaN : (s[Math.floor((s.length - 1) / 2)] as number);
 };
 
-/** Live processes carrying the server's owner tag (src/processes/reaper.ts): its scripts and their children. */
+/**
+ * Live processes carrying the server's owner tag (src/processes/reaper.ts): its scripts and
+ * their children; not its warm PHP parents, which carry a placeholder run ("-…") and stay.
+ */
 function scriptsOf(pid: number): number[] {
-  return findTagged((owner) => parseOwner(owner).pid === pid).map((p) => p.pid);
+  return findTagged((owner, run) => parseOwner(owner).pid === pid && !run.startsWith('-')).map((p) => p.pid);
 }
 
 const TCP_STATES: Record<string, string> = { '01': 'ESTABLISHED', '06': 'TIME_WAIT', '08': 'CLOSE_WAIT', '0A': 'LISTEN', '04': 'FIN_WAIT1', '05': 'FIN_WAIT2', '09': 'LAST_ACK' };
