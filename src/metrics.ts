@@ -15,7 +15,7 @@ const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30]
 export interface MetricsSource {
   readonly stats: { toJSON(): StatsJson; readonly listeners: StatsListener[] };
   readonly pool: { readonly queued: number };
-  readonly launcher: { readonly deaths: number };
+  readonly launcher: { readonly deaths: number; readonly warmRestarts: number };
   readonly instance: string;
   /** aggregator.metrics.suppliers: distinct supplier labels kept apart; later ones are `other`. */
   readonly suppliers: number;
@@ -97,6 +97,15 @@ export function createMetrics(src: MetricsSource): Registry {
       this.inc(src.launcher.deaths);
     },
   });
+  new Counter({
+    name: `${METRIC_PREFIX}warm_parent_restarts_total`,
+    help: 'Warm PHP parents started to replace one that died (its running scripts failed)',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(src.launcher.warmRestarts);
+    },
+  });
   for (const [name, help, figure] of STATS_COUNTERS) {
     new Counter({
       name: METRIC_PREFIX + name,
@@ -136,6 +145,12 @@ export function createMetrics(src: MetricsSource): Registry {
     buckets: WAIT_BUCKETS,
     registers,
   });
+  const scriptRuns = new Counter({
+    name: `${METRIC_PREFIX}script_runs_total`,
+    help: 'Script processes run, by task and by runner (warm: forked from a warm PHP parent; spawn: a new process)',
+    labelNames: ['task', 'runner'] as const,
+    registers,
+  });
   const itemsSent = new Counter({
     name: `${METRIC_PREFIX}items_sent_total`,
     help: 'Item frames sent to browsers',
@@ -164,7 +179,8 @@ export function createMetrics(src: MetricsSource): Registry {
     sessionEnded(code) {
       if (code) errors.inc({ scope: 'session', code });
     },
-    scriptRun(task, waitMs, runMs) {
+    scriptRun(task, waitMs, runMs, runner) {
+      if (runner) scriptRuns.inc({ task, runner });
       waitSeconds.observe({ task }, waitMs / 1000);
       runSeconds.observe({ task }, runMs / 1000);
     },

@@ -88,7 +88,7 @@ export function scriptActor(deps: ScriptDeps) {
               warn: (o, m) => taskLog.warn(redactStderr(o, input.stdin), m),
             },
           });
-          deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs);
+          deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs, run.runner);
           if (signal.aborted) taskLog.debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
           else if (run.ok) taskLog.debug({ ms: Math.round(run.durationMs), chars: run.stdout.length }, 'script done');
           else taskLog.info({ ms: Math.round(run.durationMs), code: run.code, reason: run.reason }, 'script failed');

@@ -64,7 +64,8 @@ export function supplierClass(supplier: Readonly<Record<string, unknown>> | unde
 export interface StatsListener {
   taskEnded?(kind: TaskKind, outcome: 'succeeded' | 'failed', code?: ErrorCode): void;
   sessionEnded?(code?: ErrorCode): void;
-  scriptRun?(kind: TaskKind, waitMs: number, runMs: number): void;
+  /** `runner`: how its process was made (warm or spawn); undefined when it could not be started. */
+  scriptRun?(kind: TaskKind, waitMs: number, runMs: number, runner?: string): void;
   itemsSent?(count: number): void;
   /** An ITEMS task ended; `runMs` when its script ran (not for a task that never started). */
   supplierTask?(supplier: string | undefined, outcome: SupplierOutcome, runMs?: number): void;
@@ -124,8 +125,8 @@ export class Stats {
     for (const l of this.listeners) l.taskEnded?.(kind, code ? 'failed' : 'succeeded', code);
   }
 
-  scriptRun(kind: TaskKind, waitMs: number, runMs: number): void {
-    for (const l of this.listeners) l.scriptRun?.(kind, waitMs, runMs);
+  scriptRun(kind: TaskKind, waitMs: number, runMs: number, runner?: string): void {
+    for (const l of this.listeners) l.scriptRun?.(kind, waitMs, runMs, runner);
   }
 
   /**

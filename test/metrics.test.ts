@@ -5,6 +5,7 @@ import path from 'node:path';
 import t from 'tap';
 import { ERROR_CODES } from '../src/errors.js';
 import { OTHER_SUPPLIER, UNKNOWN_SUPPLIER, createMetrics, supplierLabels } from '../src/metrics.js';
+import { livePids } from '../src/processes/reaper.js';
 import { Stats, supplierClass, supplierOutcome } from '../src/stats.js';
 import { type AnyFrame, ROOT, demoRequest, invariantViolations, search, startServer, waitFor } from './helpers/harness.js';
 
@@ -159,6 +160,31 @@ t.test('aggregator_launcher_deaths_total counts a killed launcher', async (t) =>
   t.equal(res.frames.at(-1)?._status, 'SUCCESS', 'the next search starts a new launcher and succeeds');
 });
 
+t.test('scripts by runner, and aggregator_warm_parent_restarts_total counts a killed warm parent', async (t) => {
+  const srv = await startServer({});
+  t.teardown(async () => {
+    await srv.close();
+    fs.rmSync(srv.logDir, { recursive: true, force: true });
+  });
+  const first = await search(srv.wsBase, demoRequest('normal'));
+  t.equal(first.frames.at(-1)?._status, 'SUCCESS');
+  let samples = (await scrape(srv.httpBase)).samples;
+  t.equal(value(samples, 'aggregator_script_runs_total', { task: 'ITEMS', runner: 'warm' }), 3, 'the demo scripts run warm by default');
+  t.equal(value(samples, 'aggregator_script_runs_total', { task: 'SUPPLIERS', runner: 'warm' }), 1);
+  t.equal(value(samples, 'aggregator_script_runs_total', { task: 'ITEMS', runner: 'spawn' }), undefined, 'none with spawn');
+  t.equal(value(samples, 'aggregator_warm_parent_restarts_total'), 0);
+  const launcher = srv.agg.launcher.pid ?? -1;
+  const parents = livePids((p) => p.stat()?.ppid === launcher && p.cmdline().includes('warm-parent'));
+  t.equal(parents.length, 1, 'one warm parent for the demo scripts (one program and options)');
+  process.kill(parents[0] ?? -1, 'SIGKILL');
+  t.ok(await waitFor(() => livePids((p) => p.pid === parents[0]).length === 0, 5000), 'it is gone');
+  const next = await search(srv.wsBase, demoRequest('normal'));
+  t.equal(next.frames.at(-1)?._status, 'SUCCESS', 'the next search starts a new warm parent and succeeds');
+  t.ok(await waitFor(async () => value((await scrape(srv.httpBase)).samples, 'aggregator_warm_parent_restarts_total') === 1, 5000), 'the restart is counted');
+  samples = (await scrape(srv.httpBase)).samples;
+  t.equal(value(samples, 'aggregator_script_runs_total', { task: 'ITEMS', runner: 'warm' }), 6);
+});
+
 t.test('docs/monitoring.md lists every aggregator_ metric the server exposes', async (t) => {
   const srv = await startServer();
   t.teardown(async () => {
@@ -179,7 +205,7 @@ t.test('docs/monitoring.md lists every aggregator_ metric the server exposes', a
 /** A registry fed by a real Stats (no server): the per-supplier listener called directly. */
 function supplierRegistry(limit: number) {
   const stats = new Stats({ size: 1, busy: 0 });
-  const registry = createMetrics({ stats, pool: { queued: 0 }, launcher: { deaths: 0 }, instance: 'unit', suppliers: limit });
+  const registry = createMetrics({ stats, pool: { queued: 0 }, launcher: { deaths: 0, warmRestarts: 0 }, instance: 'unit', suppliers: limit });
   return { stats, samples: async () => parseMetrics(await registry.metrics()) };
 }
 

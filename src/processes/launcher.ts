@@ -24,15 +24,18 @@ import { WarmStarter } from './warm.js';
 const killMs = Number(process.argv[2] ?? 1000);
 const owner = process.argv[3] ?? '';
 const logFile = process.argv[4] ?? '';
-const starter: ScriptStarter =
+const warm: WarmStarter | undefined =
   process.argv[5] === 'warm'
     ? new WarmStarter({
         fallback: spawnStarter,
         log: (msg, obj) => {
           if (msg !== 'warm parent started') report(msg, obj);
+          // A replacement for a parent that died: the server counts them for /metrics.
+          else if (warm && warm.restarts > 0) reply({ t: 'warm', restarts: warm.restarts });
         },
       })
-    : spawnStarter;
+    : undefined;
+const starter: ScriptStarter = warm ?? spawnStarter;
 
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(sig, () => {});
 installExitKill();

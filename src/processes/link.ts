@@ -50,6 +50,8 @@ export interface Launcher {
   readonly running: number;
   /** Times a launcher died or was killed as wedged while the aggregator ran (for /metrics). */
   readonly deaths: number;
+  /** Warm PHP parents started to replace one that died, by every launcher so far (for /metrics). */
+  readonly warmRestarts: number;
   /** Ends the link; the launcher stops what is left and exits. */
   stop(): void;
 }
@@ -101,6 +103,8 @@ export function startLauncher(opts: LauncherOptions): Launcher {
   const pending = new Map<number, Pending>();
   const deaths: number[] = []; // within DEATH_WINDOW_MS
   let deathsTotal = 0;
+  // Each launcher's own count (a launcher that died keeps the count it last reported).
+  const warmRestartsOf = new Map<ChildProcess, number>();
   let child: ChildProcess | undefined;
   // Requests wait here until the launcher says it listens.
   let waiting: LauncherRequest[] | undefined;
@@ -139,6 +143,10 @@ export function startLauncher(opts: LauncherOptions): Launcher {
       const queued = c === child ? waiting : undefined;
       waiting = undefined;
       for (const m of queued ?? []) send(c, m);
+      return;
+    }
+    if (msg.t === 'warm') {
+      warmRestartsOf.set(c, msg.restarts);
       return;
     }
     const p = pending.get(msg.id);
@@ -233,6 +241,11 @@ export function startLauncher(opts: LauncherOptions): Launcher {
     },
     get running() {
       return pending.size;
+    },
+    get warmRestarts() {
+      let n = 0;
+      for (const v of warmRestartsOf.values()) n += v;
+      return n;
     },
     get deaths() {
       return deathsTotal;

@@ -2,6 +2,7 @@
 // runner that supervises it (runner.ts) and for the channel to the launcher process that runs
 // it for the server (link.ts ⇄ launcher.ts): the options, the result, and the messages.
 import type { Command } from '../command.js';
+import type { RunnerName } from './starter.js';
 
 export interface RunLog {
   debug(obj: object, msg: string): void;
@@ -42,8 +43,8 @@ export type ScriptFailure = 'E_SCRIPT_START' | 'E_SCRIPT_ERROR' | 'E_SCRIPT_TIME
 
 export type RunResult =
   /** stdout crossed as bytes and is decoded as UTF-8 once, here (invalid bytes become U+FFFD). */
-  | { ok: true; stdout: string; pid: number; durationMs: number }
-  | { ok: false; code: ScriptFailure; reason: string; cancelled: boolean; pid?: number; durationMs: number };
+  | { ok: true; stdout: string; pid: number; durationMs: number; runner?: RunnerName }
+  | { ok: false; code: ScriptFailure; reason: string; cancelled: boolean; pid?: number; durationMs: number; runner?: RunnerName };
 
 /** One script run, wherever it happens (in this process, or through the launcher). */
 export type RunScript = (opts: RunOptions) => Promise<RunResult>;
@@ -69,9 +70,11 @@ export interface RunRequest extends RunSpec {
 export type LauncherRequest = RunRequest | { t: 'cancel'; id: number };
 
 // `ready` comes first: a message that arrives before the launcher listens would be lost (its
-// modules load asynchronously), so requests wait for it.
+// modules load asynchronously), so requests wait for it. `warm` says how many warm PHP parents
+// were started to replace one that died, whenever that changes.
 export type LauncherReply =
   | { t: 'ready' }
+  | { t: 'warm'; restarts: number }
   | { t: 'started'; id: number; pid: number }
   | { t: 'out'; id: number; chunk: Buffer }
   | { t: 'log'; id: number; level: 'debug' | 'warn'; obj: object; msg: string }

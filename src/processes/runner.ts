@@ -28,7 +28,7 @@ export async function runScript(opts: RunOptions, how: RunEnv = {}): Promise<Run
     tag.retire();
     return { ok: false, code: 'E_SCRIPT_START', reason: started.reason, cancelled: false, durationMs: elapsed() };
   }
-  const { pid, stdin, stdout, stderr } = started.script;
+  const { pid, runner, stdin, stdout, stderr } = started.script;
   trackGroup(pid);
   opts.onSpawn?.(pid);
 
@@ -123,12 +123,12 @@ export async function runScript(opts: RunOptions, how: RunEnv = {}): Promise<Run
     opts.log.debug({ pid, stderr: text, stderrBytes: errBytes }, 'script stderr');
   }
   const durationMs = elapsed();
-  const fail = (code: ScriptFailure, reason: string): RunResult => ({ ok: false, code, reason, cancelled, pid, durationMs });
+  const fail = (code: ScriptFailure, reason: string): RunResult => ({ ok: false, code, reason, cancelled, pid, durationMs, runner });
   if (cancelled) return fail('E_SCRIPT_ERROR', 'cancelled');
   if (timedOut) return fail('E_SCRIPT_TIMEOUT', `ran past ${opts.timeoutMs} ms`);
   if (oversize) return fail('E_SCRIPT_ERROR', `stdout over ${opts.maxOutputBytes} bytes`);
   if (res.lost) return fail('E_SCRIPT_ERROR', res.lost);
   if (res.signal) return fail('E_SCRIPT_ERROR', `killed by ${res.signal}`);
   if (res.code !== 0) return fail('E_SCRIPT_ERROR', `exit code ${String(res.code)}`);
-  return { ok: true, stdout: Buffer.concat(out).toString('utf8'), pid, durationMs };
+  return { ok: true, stdout: Buffer.concat(out).toString('utf8'), pid, durationMs, runner };
 }

@@ -23,7 +23,7 @@ function start(command: Command, env: NodeJS.ProcessEnv): Promise<StartResult> {
   // learns everything it needs from the exit.
   sub.on('error', () => {});
   const exited = new Promise<ExitStatus>((resolve) => sub.once('exit', (code, signal) => resolve({ code, signal })));
-  return Promise.resolve({ ok: true, script: { pid, stdin, stdout, stderr, exited } });
+  return Promise.resolve({ ok: true, script: { pid, runner: 'spawn', stdin, stdout, stderr, exited } });
 }
 
 export const spawnStarter: ScriptStarter = { name: 'spawn', start, close: async () => {} };

@@ -11,9 +11,13 @@ export interface ExitStatus {
   lost?: string;
 }
 
+export type RunnerName = 'spawn' | 'warm';
+
 export interface StartedScript {
   /** Leads its own session and process group (setsid), as spawn's `detached: true` does. */
   readonly pid: number;
+  /** How it was made (a warm starter may hand a command to spawn). */
+  readonly runner: RunnerName;
   readonly stdin: Writable;
   readonly stdout: Readable;
   readonly stderr: Readable;
@@ -25,7 +29,7 @@ export type StartResult = { ok: true; script: StartedScript } | { ok: false; rea
 
 /** How a script process is made (aggregator.script.runner). */
 export interface ScriptStarter {
-  readonly name: 'spawn' | 'warm';
+  readonly name: RunnerName;
   start(command: Command, env: NodeJS.ProcessEnv): Promise<StartResult>;
   /** Stops what the starter keeps (warm parents); scripts already started are the runner's. */
   close(): Promise<void>;

@@ -367,7 +367,7 @@ class WarmParent {
     // What the script writes to its own stdin (a socket, as with spawn) is not kept.
     stdin.on('data', () => {});
     for (const s of task.sockets) s?.on('error', () => {});
-    const script: StartedScript = { pid: task.pid, stdin, stdout, stderr, exited: task.exited as Promise<ExitStatus> };
+    const script: StartedScript = { pid: task.pid, runner: 'warm', stdin, stdout, stderr, exited: task.exited as Promise<ExitStatus> };
     task.resolveStart({ ok: true, script });
   }
 
