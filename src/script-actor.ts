@@ -47,8 +47,15 @@ const DROPPED = new Error('task dropped');
 /** One logic for every task of an app; what a task needs to know of its session is in its input. */
 export function scriptActor(deps: ScriptDeps) {
   const { config, cache } = deps;
+  const debug = deps.log.isLevelEnabled('debug');
   return fromCallback<ScriptEvent, ScriptInput>(({ input, sendBack }) => {
-    const log = deps.log.child({ session: input.session, task: input.id });
+    // Child loggers are made when something is logged: making one serialises its bindings, and
+    // at INFO most tasks log nothing.
+    let taskLog: Logger | undefined;
+    let pidLog: Logger | undefined;
+    let pid: number | undefined;
+    const log = () => (taskLog ??= deps.log.child({ session: input.session, task: input.id }));
+    const runLog = () => (pid === undefined ? log() : (pidLog ??= log().child({ pid })));
     const abort = new AbortController();
     const queuedAt = performance.now();
     // Set before FINISHED goes out: the task machine stops this actor while handling it.
@@ -66,7 +73,6 @@ export function scriptActor(deps: ScriptDeps) {
      */
     const execute = (signal: AbortSignal, onStart: () => void) =>
       new Promise<RunResult | undefined>((resolve, reject) => {
-        let taskLog = log;
         const job = async () => {
           onStart();
           const startedAt = performance.now();
@@ -78,20 +84,20 @@ export function scriptActor(deps: ScriptDeps) {
             maxOutputBytes: config.limit.outputSizeBytes,
             env: { AGGREGATOR_SESSION: input.session, AGGREGATOR_TASK_ID: String(input.id) },
             signal,
-            onSpawn: (pid) => {
-              taskLog = log.child({ pid });
-              taskLog.debug({ kind: input.kind }, 'script started');
+            onSpawn: (spawned) => {
+              pid = spawned;
+              if (debug) runLog().debug({ kind: input.kind }, 'script started');
             },
             // stderr is logged as text: the secrets this script was given are cut out of it first.
             log: {
-              debug: (o, m) => taskLog.debug(redactStderr(o, input.stdin), m),
-              warn: (o, m) => taskLog.warn(redactStderr(o, input.stdin), m),
+              debug: (o, m) => debug && runLog().debug(redactStderr(o, input.stdin), m),
+              warn: (o, m) => runLog().warn(redactStderr(o, input.stdin), m),
             },
           });
           deps.stats.scriptRun(input.kind, startedAt - queuedAt, run.durationMs, run.runner);
-          if (signal.aborted) taskLog.debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
-          else if (run.ok) taskLog.debug({ ms: Math.round(run.durationMs), chars: run.stdout.length }, 'script done');
-          else taskLog.info({ ms: Math.round(run.durationMs), code: run.code, reason: run.reason }, 'script failed');
+          if (signal.aborted) debug && runLog().debug({ ms: Math.round(run.durationMs) }, 'script killed: task dropped');
+          else if (run.ok) debug && runLog().debug({ ms: Math.round(run.durationMs), chars: run.stdout.length }, 'script done');
+          else runLog().info({ ms: Math.round(run.durationMs), code: run.code, reason: run.reason }, 'script failed');
           resolve(run);
         };
         // A throw in here is a bug: the task still ends (E_UNKNOWN, below) instead of waiting for the session timeout.
@@ -107,7 +113,7 @@ export function scriptActor(deps: ScriptDeps) {
         const { runMs: _, ...res } = translateRun('ITEMS', { ok: true, stdout: hit.toString('utf8'), pid: 0, durationMs: 0 }, config.fields);
         // An answer stored under other field names (a config change) is no answer.
         if (res.ok) {
-          log.debug({ items: res.items.length }, 'answered from the items cache');
+          if (debug) log().debug({ items: res.items.length }, 'answered from the items cache');
           return { ...res, cached: true };
         }
       }
@@ -143,7 +149,7 @@ export function scriptActor(deps: ScriptDeps) {
     flow().catch((err: unknown) => {
       // Dropped while it waited for a shared run (join rejects then): nothing to report.
       if (abort.signal.aborted) return;
-      log.error({ err }, 'script task failed unexpectedly');
+      log().error({ err }, 'script task failed unexpectedly');
       finish({ ok: false, code: 'E_UNKNOWN' });
     });
     // Nothing to abort once the script is done; one shared reason, as abort() with none builds

@@ -23,8 +23,11 @@ const CHECKS: Record<string, (t: Test, res: Result) => void> = {
   '1': (t, res) => {
     t.equal(res.facts.failed, 0, 'no search failed');
     t.equal(res.facts.items, res.facts.itemsExpected, 'every item arrived');
-    t.ok(num(byKey(res, 'scripts_per_s')) > 0 && (byKey(res, 'scripts_per_s').baseline ?? 0) > 0, 'both sides ran scripts');
-    t.ok(num(byKey(res, 'cpu_ms_per_script')) > 0, 'server CPU was measured');
+    for (const runner of ['warm', 'spawn']) {
+      t.ok(num(byKey(res, `scripts_per_s_${runner}`)) > 0 && (byKey(res, `scripts_per_s_${runner}`).baseline ?? 0) > 0, `${runner} and the bare loop ran scripts`);
+      t.ok(num(byKey(res, `cpu_ms_per_script_${runner}`)) > 0, `${runner}: server CPU was measured`);
+    }
+    t.ok((res.facts.warmRestKb ?? 0) > 1024, 'the warm parent was found and its RSS read');
   },
   '2': (t, res) => {
     t.equal(res.facts.failed, 0, 'no search failed');

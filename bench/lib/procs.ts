@@ -134,8 +134,10 @@ export interface AggregatorProcess {
   readonly httpBase: string;
   rssKb(): number;
   peakKb(): number;
-  /** CPU of the server and its script launcher (not of the scripts): the launcher forks for it. */
+  /** CPU of the server and its helpers (launcher, warm PHP parents), not of the scripts. */
   cpuMs(): number;
+  /** pids of its warm PHP parents now (a /proc scan: not for a tight loop). */
+  warmParents(): number[];
   /** Peak RSS of the script launcher, KB. */
   launcherPeakKb(): number;
   stats(): Promise<Record<string, number | string>>;
@@ -198,10 +200,8 @@ export async function startAggregator(options: Record<string, string | number | 
     httpBase,
     rssKb: () => procKb(pid, 'VmRSS'),
     peakKb: () => procKb(pid, 'VmHWM'),
-    cpuMs: () => {
-      const launcher = launcherOf(pid);
-      return procCpuMs(pid) + (launcher === undefined ? 0 : procCpuMs(launcher));
-    },
+    cpuMs: () => [pid, ...helperPids(pid)].reduce((ms, p) => ms + procCpuMs(p), 0),
+    warmParents: () => helperPids(pid).slice(1),
     launcherPeakKb: () => {
       const launcher = launcherOf(pid);
       return launcher === undefined ? 0 : procKb(launcher, 'VmHWM');
