@@ -4,7 +4,8 @@
 // because the comparison is one PHP script per request on both sides. Same clients (20 at once)
 // and the same pool width (20). A request is timed from connect to close, because websocketd
 // starts PHP on connect, before the request arrives.
-// Target: >= 0.9 of websocketd's completed requests/s, p50 latency no worse.
+// Target: >= 2x websocketd's completed requests/s (the items script runs warm here), with a
+// lower p50 latency.
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { connect, timeSearch } from './lib/client.js';
@@ -95,11 +96,11 @@ export const scenario: Scenario = {
             figure: `completed requests/s, ${p.clients} clients, one PHP items script each`,
             unit: '/s',
             value: aRate,
-            target: '>= 0.9 x websocketd',
+            target: '>= 2 x websocketd',
             baseline: bRate,
             baselineLabel: 'websocketd',
             ratio: aRate / bRate,
-            pass: failed === 0 && aRate / bRate >= 0.9,
+            pass: failed === 0 && aRate / bRate >= 2,
             note: notes(
               (failed > 0 || wsdFailed > 0) && `${failed} failed, websocketd ${wsdFailed} failed`,
               spread(a.map((r, i) => rate([r]) / rate(b[i] ? [b[i]] : []))),
@@ -110,11 +111,11 @@ export const scenario: Scenario = {
             figure: 'p50 latency, connect to close',
             unit: 'ms',
             value: p50(a),
-            target: '<= websocketd',
+            target: '< websocketd',
             baseline: p50(b),
             baselineLabel: 'websocketd',
             ratio: p50(a) / p50(b),
-            pass: p50(a) <= p50(b),
+            pass: p50(a) < p50(b),
           },
         ],
         facts: { failed, wsdFailed, completed: a.reduce((n, r) => n + r.latencies.length, 0) },
