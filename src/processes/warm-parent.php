@@ -473,7 +473,10 @@ $__warm_main = static function (array $args): array {
             $stack = $peek($from, $to - $from);
             for ($p = strpos($stack, $pattern); $p !== false; $p = strpos($stack, $pattern, $p + 1)) {
                 if (($from + $p) % 8 === 0 && substr($stack, $p + 56, 24) === str_repeat("\0", 24)) {
-                    $handleStruct = $handleStruct === 0 ? $from + $p : -1;
+                    // The stack grows down: the live handle is in the outermost frame that has
+                    // one (the highest address); copies deeper down are left by calls that
+                    // returned (seen with opcache off, depending on the paths' lengths).
+                    $handleStruct = max($handleStruct, $from + $p);
                 }
             }
             unset($stack);
@@ -497,7 +500,8 @@ $__warm_main = static function (array $args): array {
             }
             $fname = unpack('P', $stack, $o + 40)[1];
             if ($isReadable($fname, 24 + strlen($argv0)) && $header($fname)[3] === strlen($argv0) && $peek($fname + 24, strlen($argv0)) === $argv0) {
-                $primaryStruct = $primaryStruct === 0 ? $from + $o : -1;
+                // The outermost one (do_cli's own), as above.
+                $primaryStruct = max($primaryStruct, $from + $o);
             }
         }
         unset($stack);
