@@ -46,6 +46,7 @@ export class Outbox {
   private flushScheduled = false;
   private awaitingDrain = false;
   private done = false;
+  private discarded = false;
   private expiry: NodeJS.Timeout | undefined;
   private readonly tcp: Tcp | undefined;
 
@@ -79,22 +80,25 @@ export class Outbox {
   }
 
   /**
-   * Whatever is still queued in `ms` (a browser that does not read) is dropped and `onExpired`
-   * called, so a finished session's frames are not held for as long as the socket lives.
+   * Unless the connection is closed within `ms` (every frame taken and the close answered),
+   * whatever is still queued is dropped and `onExpired` called: a browser that does not read
+   * holds neither a finished session's frames nor its connection for as long as the socket
+   * lives (ws itself waits 30 s for a close to be answered). discard() cancels it.
    */
   expireIn(ms: number, onExpired: () => void): void {
-    if (this.done || this.head === this.queue.length || this.expiry) return;
+    if (this.discarded || this.expiry || this.socket.readyState === this.socket.CLOSED) return;
     this.expiry = setTimeout(() => {
-      if (this.done) return;
+      if (this.discarded || this.socket.readyState === this.socket.CLOSED) return;
       this.discard();
       onExpired();
     }, ms);
     this.expiry.unref();
   }
 
-  /** The browser is gone: drop everything. */
+  /** The browser is gone (or is let go): drop everything. */
   discard(): void {
     clearTimeout(this.expiry);
+    this.discarded = true;
     this.done = true;
     this.queue.length = 0;
     this.head = 0;

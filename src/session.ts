@@ -98,11 +98,11 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   let requestedAt: number | undefined;
   const end = () => {
     deps.sessions.delete(session);
-    // The search's deadline covers its delivery too: frames a browser has not taken by then
-    // (it stopped reading) are dropped with the connection.
+    // The search's deadline covers its delivery too: a browser that has not taken its frames and
+    // answered the close by then (it stopped reading) loses the connection.
     const left = requestedAt === undefined ? 0 : config.timeout.sessionMs - (performance.now() - requestedAt);
     outbox.expireIn(Math.max(left, config.timeout.killMs), () => {
-      log.warn('the browser did not take the last frames by the session deadline: connection dropped');
+      log.warn('the browser did not take the last frames (or answer the close) by the session deadline: connection dropped');
       socket.terminate();
     });
     const snap = actor.getSnapshot();
