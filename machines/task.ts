@@ -1,5 +1,5 @@
 // One script task: queued in the shared pool → running → succeeded / failed, or cancelled
-// while still queued (aggregator.timeout.queue). The `script` actor is provided by src/
+// while still queued (aggregator.timeout.queue), or stopped by its session. The `script` actor is provided by src/
 // (src/script-actor.ts): it waits for a pool slot, runs the script and translates its stdout.
 // The task's output is its result; whoever holds the task (src/task-host.ts) reads its state
 // and output. Stopping the task stops that actor, which drops the queued job or kills the
@@ -38,8 +38,10 @@ export interface TaskInput extends ScriptInput {
 }
 
 export type ScriptEvent = { type: 'STARTED' } | { type: 'FINISHED'; result: TaskResult };
+/** Its session ends the task (timeout, shutdown, browser gone): its script is dropped or killed. */
+export type TaskEvent = ScriptEvent | { type: 'STOP' };
 
-export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export type TaskState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'stopped';
 
 // setTimeout can't take more than 2^31-1 ms; a disabled queue timeout never fires anyway.
 const NEVER = 2 ** 31 - 1;
@@ -49,7 +51,7 @@ export const taskMachine = setup({
   types: {
     input: {} as TaskInput,
     context: {} as { input: TaskInput; result?: TaskResult },
-    events: {} as ScriptEvent,
+    events: {} as TaskEvent,
     output: {} as TaskResult,
   },
   actors: {
@@ -81,6 +83,9 @@ export const taskMachine = setup({
   },
   initial: 'queued',
   output: ({ context }) => context.result ?? CANCELLED,
+  // Leaving for a final state stops the script actor: a queued job leaves the pool, a running
+  // script's process group is killed.
+  on: { STOP: '.stopped' },
   states: {
     queued: {
       on: {
@@ -104,5 +109,6 @@ export const taskMachine = setup({
     succeeded: { type: 'final' },
     failed: { type: 'final' },
     cancelled: { type: 'final' },
+    stopped: { type: 'final' },
   },
 });

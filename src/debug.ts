@@ -208,7 +208,12 @@ export function createDebugView(sessions: Map<string, SessionActor>, board: Task
       }
       const tasks = {
         byState: { [taskId('queued')]: board.live.queued, [taskId('running')]: board.live.running },
-        ended: { [taskId('succeeded')]: board.ended.succeeded, [taskId('failed')]: board.ended.failed, [taskId('cancelled')]: board.ended.cancelled },
+        ended: {
+          [taskId('succeeded')]: board.ended.succeeded,
+          [taskId('failed')]: board.ended.failed,
+          [taskId('cancelled')]: board.ended.cancelled,
+          [taskId('stopped')]: board.ended.stopped,
+        },
         stopped: board.ended.stopped,
       };
       return { byState, ended: { ...ended }, total: sessions.size, sessions: list, truncated: sessions.size > list.length, tasks };

@@ -7,7 +7,7 @@
 // future log call might pass a supplier or a request whole.
 import fs from 'node:fs';
 import { pino, type Logger } from 'pino';
-import { prettyFactory } from 'pino-pretty';
+import { createRequire } from 'node:module';
 import { createStream } from 'rotating-file-stream';
 import { DEFAULT_LOG_FILE } from './config.js';
 import type { Config } from './config-types.js';
@@ -62,6 +62,9 @@ export function scrub(value: unknown, depth = 0): unknown {
  * runs for a terminal, where a person reads a few lines a second.
  */
 export function terminalStream(out: NodeJS.WritableStream, colors: boolean): { write(line: string): void } {
+  // Loaded only for a terminal: the service's stdout is the journal, and pino-pretty would cost
+  // every instance about 10 MB of RSS for nothing.
+  const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
   const format = prettyFactory({
     colorize: colors,
     translateTime: 'SYS:HH:MM:ss.l',

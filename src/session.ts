@@ -1,7 +1,7 @@
 // Binds one WebSocket to one session machine: socket messages become machine events, and the
 // machine's effects (frames, items, the close) go to the socket through the session's outbox.
 import type { WebSocket } from 'ws';
-import { type SessionActor, type SessionInput, type SessionLogic, SESSION_SYSTEM_ID } from '../machines/session.js';
+import { type SessionActor, type SessionEffect, type SessionInput, type SessionLogic, SESSION_SYSTEM_ID } from '../machines/session.js';
 import { createActor } from 'xstate';
 import type { Config } from './config-types.js';
 import { ERRORS } from './errors.js';
@@ -41,7 +41,10 @@ let sessionSeq = 0;
 
 export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor {
   const session = String(++sessionSeq);
-  const log = deps.log.child({ session });
+  // Made when the session first logs (at its end, at INFO): a child logger costs about 1 KB,
+  // and 10,000 searches may wait at once.
+  let sessionLog: Logger | undefined;
+  const log = () => (sessionLog ??= deps.log.child({ session }));
   const { config, stats } = deps;
   // Cut off for not reading: the search may still reach `done` in the same step (its last
   // frames went nowhere), but for the counters and the log the browser is gone.
@@ -50,7 +53,7 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
     sendBufferBytes: config.limit.sendBufferBytes,
     onOverflow: ({ buffered, waiting }) => {
       cutOff = true;
-      log.warn({ buffered, waiting, limit: config.limit.sendBufferBytes }, 'send buffer over limit: closing session');
+      log().warn({ buffered, waiting, limit: config.limit.sendBufferBytes }, 'send buffer over limit: closing session');
       socket.terminate();
       actor.send({ type: 'CLOSED' });
     },
@@ -64,7 +67,7 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
   const fail = (err: unknown) => {
     if (failure !== undefined) return;
     failure = err ?? new Error('unknown failure');
-    log.error({ err }, 'session failed');
+    log().error({ err }, 'session failed');
     outbox.discard();
     if (socket.readyState === socket.OPEN) socket.close(ERRORS.E_UNKNOWN.close, 'E_UNKNOWN');
   };
@@ -80,15 +83,17 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
         actor.stop();
       }
     };
-  actor.on('frame', effect(({ frame }) => outbox.frame(frame)));
+  // One listener for the three effects (one set of listeners per session, not three).
   actor.on(
-    'items',
-    effect(({ task, items, bytes }) => {
-      stats.items(items.length);
-      outbox.items(task, items, bytes);
+    '*',
+    effect((e: SessionEffect) => {
+      if (e.type === 'frame') outbox.frame(e.frame);
+      else if (e.type === 'items') {
+        stats.items(e.items.length);
+        outbox.items(e.task, e.items, e.bytes);
+      } else outbox.close(e.code, e.reason);
     }),
   );
-  actor.on('close', effect(({ code, reason }) => outbox.close(code, reason)));
 
   stats.sessionOpened();
   deps.sessions.set(session, actor);
@@ -102,14 +107,14 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
     // answered the close by then (it stopped reading) loses the connection.
     const left = requestedAt === undefined ? 0 : config.timeout.sessionMs - (performance.now() - requestedAt);
     outbox.expireIn(Math.max(left, config.timeout.killMs), () => {
-      log.warn('the browser did not take the last frames (or answer the close) by the session deadline: connection dropped');
+      log().warn('the browser did not take the last frames (or answer the close) by the session deadline: connection dropped');
       socket.terminate();
     });
     const snap = actor.getSnapshot();
     const error = failure !== undefined ? 'E_UNKNOWN' : cutOff ? 'E_SESSION_CLOSED' : snap.context.error;
     stats.sessionEnded(error);
     // One INFO line per search (each line costs the server about 0.1 ms under load).
-    log.info({ request: request && { ...request }, state: snap.value, error, ms: Math.round(performance.now() - started) }, 'session ended');
+    log().info({ request: request && { ...request }, state: snap.value, error, ms: Math.round(performance.now() - started) }, 'session ended');
   };
   actor.subscribe({
     complete: end,
@@ -130,21 +135,21 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       if (res.ok) {
         request = res.params;
         requestedAt ??= performance.now();
-        log.debug({ request: { ...res.params } }, 'search request');
+        log().debug({ request: { ...res.params } }, 'search request');
         actor.send({ type: 'REQUEST', request: res.request, params: res.params, taskId: deps.nextTaskId() });
       } else {
         actor.send(res.params ? { type: 'BAD_REQUEST', code: res.code, params: res.params } : { type: 'BAD_REQUEST', code: res.code });
       }
     } catch (err) {
-      log.error({ err }, 'message handling failed');
+      log().error({ err }, 'message handling failed');
     }
   });
   socket.on('close', (code) => {
-    if (!outbox.gone) log.info({ code }, 'browser closed the socket');
+    if (!outbox.gone) log().info({ code }, 'browser closed the socket');
     outbox.discard();
     actor.send({ type: 'CLOSED' });
   });
-  socket.on('error', (err) => log.warn({ err: err.message }, 'socket error'));
+  socket.on('error', (err) => log().warn({ err: err.message }, 'socket error'));
 
   actor.start();
   return actor;

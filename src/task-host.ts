@@ -27,7 +27,7 @@ export interface TaskHostDeps extends ScriptDeps {
 /** How many tasks are in each state of the task machine right now, and how many ended in each. */
 export class TaskBoard {
   readonly live: Record<'queued' | 'running', number> = { queued: 0, running: 0 };
-  /** By final state; `stopped` = ended by its session (timeout, shutdown, browser gone). */
+  /** By final state of the task machine; `stopped`: ended by its session (timeout, shutdown, browser gone). */
   readonly ended: Record<'succeeded' | 'failed' | 'cancelled' | 'stopped', number> = { succeeded: 0, failed: 0, cancelled: 0, stopped: 0 };
 }
 
@@ -54,7 +54,7 @@ export function taskHost(deps: TaskHostDeps) {
   const { stats, board } = deps;
   const queueTimeoutMs = deps.config.timeout.queueMs;
 
-  return fromCallback<HostOrder, { session: string }, TaskReport>(({ input, sendBack, receive, system }) => {
+  return fromCallback<HostOrder, { session: string }, TaskReport>(({ input, sendBack, receive, system, self }) => {
     const { session } = input;
     const tasks = new Map<number, LiveTask>();
 
@@ -76,7 +76,10 @@ export function taskHost(deps: TaskHostDeps) {
     let nextSlice: NodeJS.Immediate | undefined;
 
     const launch = (order: TaskOrder, task: LiveTask) => {
-      const actor = createActor(taskLogic, { input: { ...order, session, queueTimeoutMs } });
+      // The host is its parent: the task shares the session's actor system (one per session,
+      // not one per task: 10,000 waiting searches are 10,000 systems fewer) and is still no
+      // child in any machine's snapshot (nothing is copied when tasks come and go).
+      const actor = createActor(taskLogic, { input: { ...order, session, queueTimeoutMs }, parent: self });
       task.actor = actor;
       actor.subscribe({
         next: (snap) => {
@@ -130,7 +133,7 @@ export function taskHost(deps: TaskHostDeps) {
     };
 
     /** The session ends the task: a queued job leaves the pool, a running script's group is killed. */
-    const stop = (id: number, code: ErrorCode) => ended(id, 'stopped', code)?.actor?.stop();
+    const stop = (id: number, code: ErrorCode) => ended(id, 'stopped', code)?.actor?.send({ type: 'STOP' });
 
     receive((order) => {
       if (order.type === 'QUEUE') queue(order.tasks);
@@ -141,7 +144,8 @@ export function taskHost(deps: TaskHostDeps) {
           if (t.kind === 'ITEMS') stats.supplierTask(t.supplier, 'cancelled');
           board.ended.cancelled++;
         }
-      } else for (const t of order.tasks) stop(t.id, t.code);
+      } else if (order.type === 'STOP') for (const t of order.tasks) stop(t.id, t.code);
+      // (anything else is xstate telling a parent that a task ended: the subscription has it)
     });
 
     // Whatever is left when the host stops (the session completed) or its session fails (a

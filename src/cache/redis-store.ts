@@ -7,7 +7,8 @@
 // Values are the items script's raw stdout bytes (`SET key value PX ttl`, `GET key` read as
 // a Buffer), so a hit replays exactly what the script printed; Redis' own TTL expires them.
 // Keys are `aggregator:items:` + cacheKey() (a hash): supplier params never reach Redis.
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { ExpiringTotal } from './expiring-total.js';
 import type { CacheStore, Lookup, StoreOutcome } from './store.js';
@@ -122,7 +123,9 @@ export class RedisStore implements CacheStore {
     this.#timeoutMs = opts.timeoutMs ?? CALL_TIMEOUT_MS;
     this.#probeMs = opts.probeIntervalMs ?? PROBE_INTERVAL_MS;
     this.#stored = new ExpiringTotal(opts.ttlMs);
-    this.#client = new Redis(opts.url, {
+    // Loaded here, not at start-up: ioredis adds about 20 MB of RSS, and most instances have no Redis.
+    const { Redis: Client } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
+    this.#client = new Client(opts.url, {
       // A command while disconnected fails at once instead of waiting in a queue for a
       // Redis that may never come back; one in flight when the connection drops fails too
       // (no resend after reconnect: its caller has long moved on).
