@@ -84,7 +84,7 @@ export const scenario: Scenario = {
             },
             {
               key: 'launcher_peak_rss_mb',
-              figure: `script launcher peak RSS (it holds the script's stdout until the end)`,
+              figure: `script launcher peak RSS (it relays the script's stdout as it comes)`,
               unit: 'MB',
               value: srv.launcherPeakKb() / 1024,
               target: '-',
