@@ -145,7 +145,9 @@ t.test('on a terminal (a real pty): readable lines, the file JSON, Ctrl-C stops 
   const main = path.join(ROOT, 'dist', 'main.js');
   const command = quote([process.execPath, main, '-Dserver.port=0', `-Dlogging.file.path=${dir}`]);
   // util-linux script(1) runs the command on a pseudo-terminal and copies what it shows to us.
-  const child = spawn('script', ['-qfec', command, '/dev/null'], {
+  // Through $SHELL -c: `exec` makes the server the terminal's foreground process, as when a user
+  // types the command; without it dash stays in between and dies of the Ctrl-C itself (130).
+  const child = spawn('script', ['-qfec', `exec ${command}`, '/dev/null'], {
     cwd: ROOT,
     env: { ...process.env, AGGREGATOR_DEMO_DELAY_MS: '0', TERM: 'dumb' },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -169,7 +171,7 @@ t.test('on a terminal (a real pty): readable lines, the file JSON, Ctrl-C stops 
   const ended = () => /session ended/.test(screen);
   while (!ended() && child.exitCode === null) await Promise.race([new Promise((r) => child.stdout.once('data', r)), exited]);
   child.stdin.write('\u0003'); // Ctrl-C on the terminal: SIGINT to the server
-  t.equal(await exited, 0, 'stopped cleanly');
+  t.equal(await exited, 0, 'stopped cleanly', { screen });
   t.match(screen, /\] INFO: aggregator listening \{/, 'readable, not JSON');
   t.match(screen, /\] INFO: stopped/, 'up to its last line');
   t.notOk(screen.includes('tty-secret-key'), 'no apikey on the terminal');
