@@ -11,7 +11,7 @@ import pino from 'pino';
 import { startLauncher } from '../src/processes/link.js';
 import type { RunLog, RunOptions, RunResult, RunScript } from '../src/processes/protocol.js';
 import { runScript } from '../src/processes/runner.js';
-import { FIXTURES, processesMatching, waitFor } from './helpers/harness.js';
+import { FIXTURES, leftOver, processesMatching, waitFor } from './helpers/harness.js';
 
 const DIR = path.join(FIXTURES, 'runner');
 // A clean clone may lose the executable bits; the runner execs the files directly.
@@ -34,11 +34,6 @@ const marker = () => {
 const base = { input: '{}', timeoutMs: 3000, killAfterMs: 300, maxOutputBytes: 1 << 20 };
 
 /** Waits briefly for the processes to go (signals are asynchronous) and returns what is left. */
-async function leftOver(needle: string): Promise<number[]> {
-  await waitFor(() => processesMatching(needle).length === 0, 1000, 10);
-  return processesMatching(needle);
-}
-
 /** The failure variant, or a thrown error (which fails the test) when the run succeeded. */
 function fail(res: RunResult): Extract<RunResult, { ok: false }> {
   if (res.ok) throw new Error(`expected a failure, got ok with stdout ${JSON.stringify(res.stdout.slice(0, 100))}`);
@@ -279,5 +274,5 @@ for (const [name, impl] of IMPLEMENTATIONS) {
 
 t.test('no fixture process is left behind', async (t) => {
   t.same(await leftOver(DIR), [], 'no runner fixture script alive');
-  for (const m of markers) t.same(processesMatching(m), [], `nothing with marker ${m}`);
+  for (const m of markers) t.same(await leftOver(m), [], `nothing with marker ${m}`);
 });
