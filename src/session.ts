@@ -135,7 +135,7 @@ export function openSession(socket: WebSocket, deps: SessionDeps): SessionActor 
       if (res.ok) {
         request = res.params;
         requestedAt ??= performance.now();
-        log().debug({ request: { ...res.params } }, 'search request');
+        if (deps.log.isLevelEnabled('debug')) log().debug({ request: { ...res.params } }, 'search request');
         actor.send({ type: 'REQUEST', request: res.request, params: res.params, taskId: deps.nextTaskId() });
       } else {
         actor.send(res.params ? { type: 'BAD_REQUEST', code: res.code, params: res.params } : { type: 'BAD_REQUEST', code: res.code });
