@@ -28,11 +28,9 @@ const warm: WarmStarter | undefined =
   process.argv[5] === 'warm'
     ? new WarmStarter({
         fallback: spawnStarter,
-        log: (msg, obj) => {
-          if (msg !== 'warm parent started') report(msg, obj);
-          // A replacement for a parent that died: the server counts them for /metrics.
-          else if (warm && warm.restarts > 0) reply({ t: 'warm', restarts: warm.restarts });
-        },
+        log: report,
+        // The server counts them for /metrics.
+        onRestart: (restarts) => reply({ t: 'warm', restarts }),
       })
     : undefined;
 const starter: ScriptStarter = warm ?? spawnStarter;

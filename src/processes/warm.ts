@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from '../command.js';
 import { PACKAGE_ROOT } from '../paths.js';
-import { TAG_ENV as RUN_ENV } from './reaper.js';
+import { TAG_ENV as RUN_ENV, killGroup } from './reaper.js';
 import type { ExitStatus, ScriptStarter, StartResult, StartedScript } from './starter.js';
 
 /** Per task, not the parent's: the parent starts with the first task's environment without these. */
@@ -179,8 +179,10 @@ function decide(command: Command, env: NodeJS.ProcessEnv): WarmEligibility {
 export interface WarmOptions {
   /** Runs what warm cannot (not eligible, or a parent that keeps dying); without it, start() fails. */
   fallback?: ScriptStarter;
-  /** Parent life events (start, death, unfit) for the log. */
+  /** Parent life events worth a warning (death, unfit, over its start budget) for the log. */
   log?: (msg: string, obj: Record<string, unknown>) => void;
+  /** A parent was started to replace one that died; `restarts` counts them all so far. */
+  onRestart?: (restarts: number) => void;
   maxStarts?: number;
   startWindowMs?: number;
 }
@@ -209,13 +211,13 @@ type Reply =
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>();
 for (const [name, n] of Object.entries(os.constants.signals)) if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name as NodeJS.Signals);
 
-function killGroup(pid: number): void {
-  for (const target of [-pid, pid]) {
-    try {
-      process.kill(target, 'SIGKILL');
-    } catch {
-      // gone
-    }
+/** A child's group, and the child itself should it not lead one yet (between fork and setsid). */
+function killChild(pid: number): void {
+  killGroup(pid, 'SIGKILL');
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
   }
 }
 
@@ -404,7 +406,7 @@ class WarmParent {
     this.starter.tokens.delete(task.token);
     if (!task.started) {
       for (const s of task.sockets) s?.destroy();
-      if (task.pid !== undefined) killGroup(task.pid);
+      if (task.pid !== undefined) killChild(task.pid);
       task.resolveStart({ ok: false, reason: reasonIfNotStarted });
     }
     task.resolveExit?.(status ?? { code: null, signal: null, lost: reasonIfNotStarted });
@@ -414,7 +416,7 @@ class WarmParent {
     const lost = `warm parent ${String(this.proc.pid)} died (${how})`;
     for (const task of [...this.tasks.values()]) {
       // Its children die with it (PR_SET_PDEATHSIG); their groups are killed here too.
-      if (task.pid !== undefined) killGroup(task.pid);
+      if (task.pid !== undefined) killChild(task.pid);
       this.finish(task, { code: null, signal: null, lost }, lost);
     }
     this.starter.parentDied(this, how);
@@ -510,12 +512,13 @@ export class WarmStarter implements ScriptStarter {
         state.overBudget = true;
         return this.fallback(command, env, why);
       }
-      if (parent) this.restarts++;
+      const replacing = parent !== undefined;
+      if (replacing) this.restarts++;
       state.starts.push(now);
       parent = new WarmParent(this, elig, command.file, env, owner, socketPath);
       state.overBudget = false;
       state.parent = parent;
-      this.log('warm parent started', { pid: parent.pid, command: command.line });
+      if (replacing) this.opts.onRestart?.(this.restarts);
     }
     const notReady = await parent.ready;
     if (notReady?.unfit) {
