@@ -15,6 +15,7 @@ import {
   type RunOptions,
   type RunResult,
   type RunScript,
+  type StdoutFlow,
   cancelledBeforeStart,
   launcherArgs,
   runRequest,
@@ -61,6 +62,9 @@ export interface Launcher {
 // faster, having fewer written pages to copy); it needs no V8 worker threads either.
 // --expose-gc: it collects the Buffers it relays (launcher.ts).
 export const LAUNCHER_NODE_ARGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=0', '--expose-gc'];
+
+// The script's stdout is paused in the launcher (launcher.ts), not from here.
+const PAUSED_IN_LAUNCHER: StdoutFlow = { pause() {}, resume() {} };
 
 // A launcher that keeps dying is not restarted more often than this; runs then fail to start.
 const MAX_DEATHS = 5;
@@ -155,8 +159,7 @@ export function startLauncher(opts: LauncherOptions): Launcher {
       p.pid = msg.pid;
       p.opts.onSpawn?.(msg.pid);
     } else if (msg.t === 'out') {
-      // The script's stdout is paused in the launcher, not from here.
-      if (p.opts.onStdout) p.opts.onStdout(msg.chunk, { pause() {}, resume() {} });
+      if (p.opts.onStdout) p.opts.onStdout(msg.chunk, PAUSED_IN_LAUNCHER);
       else p.out.push(p.decoder.write(msg.chunk));
     } else if (msg.t === 'log') p.opts.log?.[msg.level](msg.obj, msg.msg);
     else if (msg.t === 'done') {
