@@ -69,7 +69,7 @@ export interface DebugSessions {
   sessions: DebugSession[];
   truncated: boolean;
   /** Task actors in every session's task host, by task state id; ended ones by final state. */
-  tasks: { byState: Record<string, number>; ended: Record<string, number>; stopped: number };
+  tasks: { byState: Record<string, number>; ended: Record<string, number> };
 }
 
 const MAX_LISTED = 500;
@@ -214,7 +214,6 @@ export function createDebugView(sessions: Map<string, SessionActor>, board: Task
           [taskId('cancelled')]: board.ended.cancelled,
           [taskId('stopped')]: board.ended.stopped,
         },
-        stopped: board.ended.stopped,
       };
       return { byState, ended: { ...ended }, total: sessions.size, sessions: list, truncated: sessions.size > list.length, tasks };
     },

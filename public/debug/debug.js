@@ -207,12 +207,13 @@ function updateCounts(box, byState, endedBy) {
   }
 }
 
-function update(chart, data) {
+function update(chart, taskChart, data) {
   const short = (id) => (id.startsWith(`${chart.id}.`) ? id.slice(chart.id.length + 1) : id);
   updateCounts(document.querySelector('#chart'), data.byState, data.ended);
   updateCounts(document.querySelector('#task-chart'), data.tasks.byState, data.tasks.ended);
   const taskLive = Object.values(data.tasks.byState).reduce((a, b) => a + b, 0);
-  document.querySelector('#task-summary').textContent = `${taskLive} live · ${data.tasks.stopped} stopped by their session`;
+  const stopped = data.tasks.ended[`${taskChart.id}.stopped`] ?? 0;
+  document.querySelector('#task-summary').textContent = `${taskLive} live · ${stopped} stopped by their session`;
   const tbody = document.querySelector('#sessions tbody');
   const rows = data.sessions.map((s) => {
     const tr = document.createElement('tr');
@@ -259,7 +260,7 @@ async function main() {
     try {
       const res = await fetch('debug/sessions', { cache: 'no-store' });
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      update(chart, await res.json());
+      update(chart, taskChart, await res.json());
       live.textContent = 'live';
       live.className = 'health up';
     } catch (err) {
