@@ -5,6 +5,7 @@
 // observers hook in through `listeners`.
 import type { ErrorCode } from './errors.js';
 import type { TaskKind } from './frames.js';
+import type { RunnerName } from './processes/starter.js';
 
 export interface StatsJson {
   uptime: string;
@@ -65,7 +66,7 @@ export interface StatsListener {
   taskEnded?(kind: TaskKind, outcome: 'succeeded' | 'failed', code?: ErrorCode): void;
   sessionEnded?(code?: ErrorCode): void;
   /** `runner`: how its process was made (warm or spawn); undefined when it could not be started. */
-  scriptRun?(kind: TaskKind, waitMs: number, runMs: number, runner?: string): void;
+  scriptRun?(kind: TaskKind, waitMs: number, runMs: number, runner?: RunnerName): void;
   itemsSent?(count: number): void;
   /** An ITEMS task ended; `runMs` when its script ran (not for a task that never started). */
   supplierTask?(supplier: string | undefined, outcome: SupplierOutcome, runMs?: number): void;
@@ -125,7 +126,7 @@ export class Stats {
     for (const l of this.listeners) l.taskEnded?.(kind, code ? 'failed' : 'succeeded', code);
   }
 
-  scriptRun(kind: TaskKind, waitMs: number, runMs: number, runner?: string): void {
+  scriptRun(kind: TaskKind, waitMs: number, runMs: number, runner?: RunnerName): void {
     for (const l of this.listeners) l.scriptRun?.(kind, waitMs, runMs, runner);
   }
 
