@@ -88,36 +88,20 @@ export function createMetrics(src: MetricsSource): Registry {
       this.set(src.pool.queued);
     },
   });
-  new Counter({
-    name: `${METRIC_PREFIX}launcher_deaths_total`,
-    help: 'Times the script launcher process died or was killed as wedged (its running scripts failed)',
-    registers,
-    collect() {
-      this.reset();
-      this.inc(src.launcher.deaths);
-    },
-  });
-  new Counter({
-    name: `${METRIC_PREFIX}warm_parent_restarts_total`,
-    help: 'Warm PHP parents started to replace one that died (its running scripts failed)',
-    registers,
-    collect() {
-      this.reset();
-      this.inc(src.launcher.warmRestarts);
-    },
-  });
-  for (const [name, help, figure] of STATS_COUNTERS) {
+  // A figure kept elsewhere is the truth; its counter only mirrors it at scrape time.
+  const mirrored = (name: string, help: string, read: () => number) =>
     new Counter({
       name: METRIC_PREFIX + name,
       help,
       registers,
       collect() {
-        // The figure is the truth; the counter only mirrors it at scrape time.
         this.reset();
-        this.inc(Number(src.stats.toJSON()[figure]));
+        this.inc(read());
       },
     });
-  }
+  mirrored('launcher_deaths_total', 'Times the script launcher process died or was killed as wedged (its running scripts failed)', () => src.launcher.deaths);
+  mirrored('warm_parent_restarts_total', 'Warm PHP parents started to replace one that died (its running scripts failed)', () => src.launcher.warmRestarts);
+  for (const [name, help, figure] of STATS_COUNTERS) mirrored(name, help, () => Number(src.stats.toJSON()[figure]));
 
   const tasksEnded = new Counter({
     name: `${METRIC_PREFIX}tasks_ended_total`,
