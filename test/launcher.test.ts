@@ -8,7 +8,8 @@ import type { Command } from '../src/command.js';
 import { type Launcher, startLauncher } from '../src/processes/link.js';
 import type { RunOptions, RunResult } from '../src/processes/protocol.js';
 import { TAG_ENV, ownerTag, parseTag } from '../src/processes/reaper.js';
-import { leftOver, processesMatching, waitFor } from './helpers/harness.js';
+import { processesMatching, waitFor } from './helpers/harness.js';
+import { leftovers } from './helpers/e2e.js';
 
 const silent = pino({ level: 'silent' });
 const owner = ownerTag(`/tmp/launcher-test-${process.pid}`);
@@ -138,5 +139,5 @@ t.test('a launcher that keeps dying is not restarted without end', async (t) => 
 });
 
 t.test('no test process is left behind', async (t) => {
-  t.same(await leftOver(`30.${process.pid}`), []);
+  t.same(await leftovers(`30.${process.pid}`, 5000), []);
 });

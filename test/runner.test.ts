@@ -11,7 +11,8 @@ import pino from 'pino';
 import { startLauncher } from '../src/processes/link.js';
 import type { RunLog, RunOptions, RunResult, RunScript } from '../src/processes/protocol.js';
 import { runScript } from '../src/processes/runner.js';
-import { FIXTURES, leftOver, processesMatching, waitFor } from './helpers/harness.js';
+import { FIXTURES, processesMatching, waitFor } from './helpers/harness.js';
+import { leftovers } from './helpers/e2e.js';
 
 const DIR = path.join(FIXTURES, 'runner');
 // A clean clone may lose the executable bits; the runner execs the files directly.
@@ -141,7 +142,7 @@ for (const [name, impl] of IMPLEMENTATIONS) {
       t.equal(res.code, 'E_SCRIPT_TIMEOUT');
       t.ok(res.durationMs >= 190, `ran until the timeout (${Math.round(res.durationMs)} ms)`);
       t.ok(res.durationMs < 5000, `SIGTERM ended it, no wait for SIGKILL (${Math.round(res.durationMs)} ms)`);
-      t.same(await leftOver(m), [], 'child and grandchild sleep are gone');
+      t.same(await leftovers(m, 5000), [], 'child and grandchild sleep are gone');
     });
 
     t.test('SIGTERM ignored: SIGKILL after killAfterMs ends the group', async (t) => {
@@ -154,7 +155,7 @@ for (const [name, impl] of IMPLEMENTATIONS) {
       t.equal(res.code, 'E_SCRIPT_TIMEOUT');
       t.ok(res.durationMs >= 150 + 300 - 15, `waited for the SIGKILL step (${Math.round(res.durationMs)} ms)`);
       t.ok(res.durationMs < 5000, `and no longer (${Math.round(res.durationMs)} ms)`);
-      t.same(await leftOver(m), []);
+      t.same(await leftovers(m, 5000), []);
     });
 
     t.test('a grandchild holding stdout after the parent exits does not hold the task', async (t) => {
@@ -165,7 +166,7 @@ for (const [name, impl] of IMPLEMENTATIONS) {
         t.same(JSON.parse(res.stdout), { items: [] });
         t.ok(res.durationMs < 5000, `ended promptly (${Math.round(res.durationMs)} ms, the grandchild sleeps 20 s)`);
       }
-      t.same(await leftOver(m), [], 'the grandchild was killed');
+      t.same(await leftovers(m, 5000), [], 'the grandchild was killed');
     });
 
     t.test('stdout over maxOutputBytes: E_SCRIPT_ERROR and the process is killed', async (t) => {
@@ -174,7 +175,7 @@ for (const [name, impl] of IMPLEMENTATIONS) {
       t.equal(res.code, 'E_SCRIPT_ERROR');
       t.match(res.reason, /stdout over 65536 bytes/);
       t.ok(res.durationMs < 5000, 'killed at once, not at the timeout');
-      t.same(await leftOver(m), []);
+      t.same(await leftovers(m, 5000), []);
     });
 
     t.test('a missing program is E_SCRIPT_START', async (t) => {
@@ -249,7 +250,7 @@ for (const [name, impl] of IMPLEMENTATIONS) {
       t.equal(alive.max, 3, 'the group was alive before the abort');
       t.equal(res.cancelled, true);
       t.ok(res.durationMs < 5000);
-      t.same(await leftOver(m), []);
+      t.same(await leftovers(m, 5000), []);
     });
 
     t.test('abort while the process is being made: it is killed, not left to run', async (t) => {
@@ -260,7 +261,7 @@ for (const [name, impl] of IMPLEMENTATIONS) {
       ac.abort();
       const res = fail(await pending);
       t.equal(res.cancelled, true);
-      t.same(await leftOver(m), [], 'nothing of it runs on');
+      t.same(await leftovers(m, 5000), [], 'nothing of it runs on');
     });
 
     t.test('abort before start spawns nothing', async (t) => {
@@ -273,6 +274,6 @@ for (const [name, impl] of IMPLEMENTATIONS) {
 }
 
 t.test('no fixture process is left behind', async (t) => {
-  t.same(await leftOver(DIR), [], 'no runner fixture script alive');
-  for (const m of markers) t.same(await leftOver(m), [], `nothing with marker ${m}`);
+  t.same(await leftovers(DIR, 5000), [], 'no runner fixture script alive');
+  for (const m of markers) t.same(await leftovers(m, 5000), [], `nothing with marker ${m}`);
 });

@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { LOG_FILE } from '../src/logger.js';
-import { demoRequest, invariantViolations, leftOver, processesMatching, search, waitFor } from './helpers/harness.js';
+import { demoRequest, invariantViolations, processesMatching, search, waitFor } from './helpers/harness.js';
+import { leftovers } from './helpers/e2e.js';
 import { type RealServer, startReal } from './helpers/real-process.js';
 
 const KILL_S = 0.5;
@@ -50,7 +51,7 @@ async function nextStartWorks(t: Test, old: RealServer) {
   t.equal(res.frames.at(-1)?._status, 'SUCCESS', 'and searches');
   next.child.kill('SIGTERM');
   t.equal((await next.exited).code, 0);
-  t.same(await leftOver(old.tag), []);
+  t.same(await leftovers(old.tag, 5000), []);
 }
 
 t.test('SIGKILL of the aggregator: its launcher kills the scripts at once; the next start works', async (t) => {

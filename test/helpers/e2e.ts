@@ -86,7 +86,11 @@ export function statsViolations(s: StatsJson): string[] {
   return bad;
 }
 
-/** Waits until no process carries `mark`; returns the pids still left after `ms`. */
+/**
+ * Waits until no process carries `mark`; returns the pids still left after `ms`. (A SIGKILL is
+ * sent at once, but the kernel ends the process only when it is next scheduled: late on a busy
+ * machine.)
+ */
 export async function leftovers(mark: string, ms = 3000): Promise<number[]> {
   await waitFor(() => processesMatching(mark).length === 0, ms, 50);
   return processesMatching(mark);

@@ -176,16 +176,6 @@ export async function waitFor(check: () => boolean | Promise<boolean>, ms = 5000
   }
 }
 
-/**
- * What still runs with `needle` in its command line once it had up to `ms` to go: a SIGKILL is
- * sent at once, but the kernel ends the process only when it is next scheduled (late on a busy
- * machine). Empty when nothing is left.
- */
-export async function leftOver(needle: string, ms = 5000): Promise<number[]> {
-  await waitFor(() => processesMatching(needle).length === 0, ms, 10);
-  return processesMatching(needle);
-}
-
 /** pids of live processes whose command line contains `needle` (from /proc). */
 export function processesMatching(needle: string): number[] {
   return livePids((p) => p.cmdline().includes(needle));
