@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { helperPids, procKb } from '../bench/lib/procs.js';
+import { helperPids, withHelpersKb } from '../bench/lib/procs.js';
 import { ROOT, search, waitFor } from './helpers/harness.js';
 import { clientFrame, rawUpgrade } from './helpers/raw-ws.js';
 import { startReal, statsOf } from './helpers/real-process.js';
@@ -17,7 +17,6 @@ const ITEMS = 100_000;
 const PHP = '/usr/bin/php -d display_errors=stderr';
 const request = { n: 1, sleep: '0', items: ITEMS };
 
-const rssKb = (pid: number) => [pid, ...helperPids(pid)].reduce((kb, p) => kb + procKb(p, 'VmRSS'), 0);
 const drops = (logDir: string) =>
   fs
     .readFileSync(path.join(logDir, 'aggregator.log'), 'utf8')
@@ -43,10 +42,10 @@ t.test('three browsers not reading 100,000 items each: < 150 MB added, sessions 
   t.equal(first.frames.filter((f) => f._status === 'SENDING').length, ITEMS, 'one such search to a reading browser first');
   t.equal(first.closeCode, 1000);
   t.ok(helperPids(srv.pid).length > 0, 'the launcher runs');
-  const baseKb = rssKb(srv.pid);
+  const baseKb = withHelpersKb(srv.pid);
 
   let peakKb = baseKb;
-  const sampler = setInterval(() => (peakKb = Math.max(peakKb, rssKb(srv.pid))), 20);
+  const sampler = setInterval(() => (peakKb = Math.max(peakKb, withHelpersKb(srv.pid))), 20);
   t.teardown(() => clearInterval(sampler));
   const raws = await Promise.all([0, 1, 2].map(() => rawUpgrade(srv.port)));
   for (const raw of raws) {
@@ -59,7 +58,7 @@ t.test('three browsers not reading 100,000 items each: < 150 MB added, sessions 
   // kernel's buffers took them all) the close was not answered.
   t.ok(await waitFor(() => drops(srv.logDir) === 3, 30_000, 50), 'at the session deadline the server dropped each connection, and said so');
   clearInterval(sampler);
-  peakKb = Math.max(peakKb, rssKb(srv.pid));
+  peakKb = Math.max(peakKb, withHelpersKb(srv.pid));
   const addedMb = (peakKb - baseKb) / 1024;
   t.ok(addedMb < 150, `server + launcher + warm parent added ${addedMb.toFixed(0)} MB at the peak (< 150 MB)`);
   const stats = await statsOf(srv.httpBase);
