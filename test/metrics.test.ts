@@ -177,7 +177,10 @@ t.test('scripts by runner, and aggregator_warm_parent_restarts_total counts a ki
   const parents = livePids((p) => p.stat()?.ppid === launcher && p.cmdline().includes('warm-parent'));
   t.equal(parents.length, 1, 'one warm parent for the demo scripts (one program and options)');
   process.kill(parents[0] ?? -1, 'SIGKILL');
-  t.ok(await waitFor(() => livePids((p) => p.pid === parents[0]).length === 0, 5000), 'it is gone');
+  // Out of /proc only once the launcher has reaped it, which is when its starter marks it dead
+  // (the same callback): before that a zombie is no longer live, and a task sent to it would
+  // fail as one running when the parent died.
+  t.ok(await waitFor(() => !fs.existsSync(`/proc/${parents[0]}`), 5000), 'it is gone, and the launcher knows');
   const next = await search(srv.wsBase, demoRequest('normal'));
   t.equal(next.frames.at(-1)?._status, 'SUCCESS', 'the next search starts a new warm parent and succeeds');
   t.ok(await waitFor(async () => value((await scrape(srv.httpBase)).samples, 'aggregator_warm_parent_restarts_total') === 1, 5000), 'the restart is counted');
